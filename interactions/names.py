@@ -1,0 +1,324 @@
+"""Resolve medication strings as people write them into drugs, with dose, route and frequency."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from . import sig
+from .sig import Frequency, Quantity
+from .vocab import fold, normalize_name
+
+CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\s*$")
+_TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
+_NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
+MAX_INPUT_CHARS = 1000
+NOISE = (
+    set(sig.ROUTE_WORDS)
+    | set(sig.FORM_WORDS)
+    | sig.RELEASE_WORDS
+    | sig.SALT_WORDS
+    | sig.SIG_WORDS
+)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A close known name for an unrecognised word; never applied."""
+
+    name: str
+    drugs: tuple
+    lookalike_of: tuple = ()
+
+
+@dataclass(frozen=True)
+class Strength:
+    """A parsed strength attributed to one drug of the medication."""
+
+    drug: str
+    per_dose: Quantity | None
+    daily: Quantity | None
+    basis: str  # "scheduled", "as-needed-maximum", "stated-daily", "rate"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What one medication string resolved to."""
+
+    text: str
+    status: str  # resolved | partial | unresolved
+    drugs: tuple = ()
+    matched: tuple = ()
+    unrecognized: tuple = ()
+    suggestions: tuple = ()
+    route: str | None = None
+    route_source: str | None = None
+    frequency: Frequency | None = None
+    strengths: tuple = ()
+    dose_note: str | None = None
+    via: str = "name"
+    indication: str | None = None
+
+
+@dataclass
+class NameTable:
+    """The lookup tables the resolver needs, taken from the compiled index."""
+
+    names: dict  # normalised name -> "drug:ID" | "product:ID"
+    products: dict  # id -> {"ingredients": [...], "route": str|None}
+    codes: dict  # rxcui -> {"drugs": [...], "route": str|None}
+    lookalikes: dict = field(default_factory=dict)  # normalised name -> [normalised partner names]
+    max_words: int = 1
+    _buckets: dict | None = None
+
+    def targets(self, owner: str) -> tuple[list, str | None]:
+        """Return the drug ids and implied route of a name's owner."""
+        kind, ident = owner.split(":", 1)
+        if kind == "drug":
+            return [ident], None
+        product = self.products[ident]
+        return list(product["ingredients"]), product.get("route")
+
+    def suggest(self, word: str, limit: int = 3) -> tuple:
+        """Suggest up to `limit` close names sharing the first letters; never applied."""
+        if self._buckets is None:
+            buckets: dict = {}
+            for name in self.names:
+                buckets.setdefault(name[:2], []).append(name)
+            self._buckets = buckets
+        word = normalize_name(word)
+        if len(word) < 3:
+            return ()
+        pool = [n for n in self._buckets.get(word[:2], []) if abs(len(n) - len(word)) <= max(3, len(word) // 3)]
+        close = difflib.get_close_matches(word, pool, n=limit * 3, cutoff=0.75)
+        out = []
+        seen_owners = set()
+        for name in close:
+            owner = self.names[name]
+            if owner in seen_owners:
+                continue
+            seen_owners.add(owner)
+            drugs, _ = self.targets(owner)
+            out.append(Suggestion(name, tuple(drugs), tuple(self.lookalikes.get(name, ()))))
+            if len(out) == limit:
+                break
+        return tuple(out)
+
+
+def _mark(text: str, pattern: re.Pattern, found: list, kind: str) -> str:
+    """Replace each match of `pattern` with a position marker and remember it."""
+
+    def repl(match):
+        found.append((kind, match))
+        return f" \x00{len(found) - 1}\x00 "
+
+    return pattern.sub(repl, text)
+
+
+def _quantity(number: str, unit: str) -> Quantity | None:
+    mass = sig.mass_unit(unit)
+    return Quantity(float(number), mass) if mass else None
+
+
+def resolve(table: NameTable, text: str) -> Resolution:
+    """Resolve one medication string; unknown words are reported, never dropped or corrected."""
+    original = text
+    text = text[:MAX_INPUT_CHARS]
+    code = CODE_RE.match(fold(text))
+    if code:
+        entry = table.codes.get(code.group(1))
+        if entry is None:
+            return Resolution(original, "unresolved", unrecognized=(text.strip(),), via="code")
+        route = entry.get("route")
+        return Resolution(original, "resolved", drugs=tuple(sorted(set(entry["drugs"]))), matched=(f"rxcui {code.group(1)}",),
+                          route=route, route_source="product" if route else None, via="code")
+
+    folded = sig.undot(fold(text))
+    folded = _NUMBER_SIGN.sub(lambda m: f" {m.group(1) or m.group(2)}", folded)
+    frequency, freq_spans = sig.parse_frequency(folded)
+    for start, end in sorted(freq_spans, reverse=True):
+        folded = folded[:start] + " " + folded[end:]
+    found: list = []
+    folded = _mark(folded, sig.RATE_RE, found, "rate")
+    folded = _mark(folded, sig.CONC_RE, found, "conc")
+    folded = _mark(folded, sig.COMBO_RE, found, "combo")
+    folded = _mark(folded, sig.QUANTITY_RE, found, "count")
+    folded = _mark(folded, sig.VOLUME_RE, found, "volume")
+    folded = _mark(folded, sig.STRENGTH_RE, found, "strength")
+
+    tokens = _TOKEN_RE.findall(folded)
+    words = [(i, t) for i, t in enumerate(tokens) if not t.startswith("\x00")]
+    matches: list = []  # (start_token_index, end_token_index, name, owner)
+    leftovers: list = []
+    k = 0
+    indication: list = []
+    while k < len(words):
+        hit = None
+        for length in range(min(table.max_words, len(words) - k), 0, -1):
+            phrase = " ".join(w for _, w in words[k:k + length])
+            owner = table.names.get(phrase)
+            if owner is not None:
+                hit = (words[k][0], words[k + length - 1][0], phrase, owner)
+                k += length
+                break
+        if hit:
+            matches.append(hit)
+            continue
+        position, word = words[k]
+        if word == "for" and matches:
+            indication = [w for _, w in words[k + 1:]]
+            break
+        leftovers.append((position, word))
+        k += 1
+
+    drugs: list = []
+    route = None
+    route_source = None
+    for _, _, _, owner in matches:
+        ids, implied = table.targets(owner)
+        for ident in ids:
+            if ident not in drugs:
+                drugs.append(ident)
+        if implied and route is None:
+            route, route_source = implied, "product"
+
+    unrecognized = []
+    stated_route = None
+    form_route = None
+    for _, word in leftovers:
+        if word in sig.ROUTE_WORDS:
+            if sig.ROUTE_WORDS[word] and stated_route is None:
+                stated_route = sig.ROUTE_WORDS[word]
+            continue
+        if word in sig.FORM_WORDS:
+            if sig.FORM_WORDS[word] and form_route is None:
+                form_route = sig.FORM_WORDS[word]
+            continue
+        if word in NOISE or word.isdigit() or re.fullmatch(r"\d+(?:[a-z]{1,3})?", word):
+            continue
+        unrecognized.append(word)
+    if stated_route:
+        route, route_source = stated_route, "stated"
+    elif route is None and form_route:
+        route, route_source = form_route, "form"
+    for kind, match in found:
+        if kind == "rate" and route is None and match.group(3).startswith(("h", "hr", "hour")):
+            route, route_source = "transdermal", "form"
+
+    strengths, dose_note = _strengths(tokens, matches, found, frequency, table)
+    if not drugs:
+        status = "unresolved"
+        if not unrecognized:
+            unrecognized = [normalize_name(text)] if normalize_name(text) else []
+    else:
+        status = "partial" if unrecognized else "resolved"
+    suggestions: tuple = ()
+    if unrecognized:
+        suggestions = _suggest_for(table, unrecognized)
+    return Resolution(
+        original,
+        status,
+        drugs=tuple(drugs),
+        matched=tuple(m[2] for m in matches),
+        unrecognized=tuple(unrecognized),
+        suggestions=suggestions,
+        route=route,
+        route_source=route_source,
+        frequency=frequency,
+        strengths=strengths,
+        dose_note=dose_note if drugs else None,
+        indication=" ".join(indication) or None,
+    )
+
+
+def _suggest_for(table: NameTable, unrecognized: list) -> tuple:
+    out: list = []
+    phrases = [" ".join(unrecognized)] + unrecognized if len(unrecognized) > 1 else unrecognized
+    for phrase in phrases:
+        for s in table.suggest(phrase):
+            if all(s.name != o.name for o in out):
+                out.append(s)
+    return tuple(out[:3])
+
+
+def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | None]:
+    """Attribute parsed strengths to drugs and compute daily doses where possible."""
+    # Each drug of each match, in the order written, with the token index where it ends.
+    drug_positions = []
+    for start, end, _, owner in matches:
+        ids, _ = table.targets(owner)
+        for ident in ids:
+            drug_positions.append((end, ident, len(ids) > 1))
+    if not drug_positions:
+        return (), None
+    count = 1.0
+    volume = None
+    per_drug: dict = {}
+    note = None
+    for index, token in enumerate(tokens):
+        if not token.startswith("\x00"):
+            continue
+        kind, match = found[int(token.strip("\x00"))]
+        if kind == "count":
+            word = match.group(1)
+            count = sig._COUNT_WORDS.get(word, None) or float(word)
+            continue
+        if kind == "volume":
+            unit = match.group(2)
+            factor = 5.0 if unit.startswith("t") and "sp" in unit else 15.0 if unit.startswith("t") else 1.0
+            volume = float(match.group(1)) * factor
+            continue
+        if kind == "combo":
+            note = "combination strength written without units per ingredient; daily dose not computed"
+            continue
+        preceding = [d for d in drug_positions if d[0] < index]
+        target = preceding[-1] if preceding else drug_positions[0]
+        if target[1] in per_drug:
+            continue
+        if target[2] and not preceding:
+            continue
+        per_drug[target[1]] = (kind, match)
+
+    strengths = []
+    for _, ident, _ in drug_positions:
+        if ident not in per_drug or any(s.drug == ident for s in strengths):
+            continue
+        kind, match = per_drug[ident]
+        if kind == "rate":
+            q = _quantity(match.group(1), match.group(2))
+            if q is None:
+                continue
+            if match.group(3).startswith(("d", "24")):
+                strengths.append(Strength(ident, None, q, "stated-daily"))
+            else:
+                strengths.append(Strength(ident, q, Quantity(round(q.value * 24.0, 6), q.unit), "rate"))
+            continue
+        if kind == "conc":
+            q = _quantity(match.group(1), match.group(2))
+            per_volume = float(match.group(3)) if match.group(3) else 1.0
+            if match.group(4) == "l":
+                per_volume *= 1000.0
+            if q is None:
+                continue
+            if volume is None:
+                strengths.append(Strength(ident, None, None, "scheduled"))
+                note = note or "concentration given without a volume per dose; daily dose not computed"
+                continue
+            dose = Quantity(q.value / per_volume * volume, q.unit)
+        else:
+            dose = _quantity(match.group(1), match.group(2))
+            if dose is None:
+                continue
+            dose = Quantity(dose.value * count, dose.unit)
+        daily = None
+        basis = "scheduled"
+        if frequency is None:
+            note = note or "no frequency given; daily dose not computed"
+        elif frequency.per_day is None:
+            note = note or "as-needed without an interval; daily dose not computed"
+        else:
+            daily = Quantity(round(dose.value * frequency.per_day, 6), dose.unit)
+            basis = "as-needed-maximum" if frequency.as_needed else "scheduled"
+        strengths.append(Strength(ident, dose, daily, basis))
+    return tuple(strengths), note

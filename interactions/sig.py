@@ -1,0 +1,192 @@
+"""Parse strengths, quantities, routes, forms and frequencies out of medication strings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .vocab import MASS_UNITS
+
+NUM = r"(\d+(?:\.\d+)?|\.\d+)"
+_UNIT = r"(mg|mcg|ug|µg|micrograms?|milligrams?|g|gm|grams?|units?|iu|meq|%)"
+_MASS_ALIASES = {
+    "mg": "mg", "milligram": "mg", "milligrams": "mg",
+    "mcg": "mcg", "ug": "mcg", "µg": "mcg", "microgram": "mcg", "micrograms": "mcg",
+    "g": "g", "gm": "g", "gram": "g", "grams": "g",
+}
+
+# Order matters: the most specific shapes are consumed first.
+RATE_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per)\s*(24\s*h(?:rs?|ours?)?|hr|h|hour|day|d)\b")
+CONC_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per|in)\s*" + NUM + r"?\s*(ml|l)\b")
+COMBO_RE = re.compile(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM + r")+\s*(mg|mcg)?(?![\w.])")
+STRENGTH_RE = re.compile(NUM + r"\s*" + _UNIT + r"(?![a-z])")
+VOLUME_RE = re.compile(NUM + r"\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)(?![a-z])")
+_COUNT_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "1/2": 0.5}
+QUANTITY_RE = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?|one|two|three|four|half|1/2)\s*"
+    r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|patch(?:es)?|packets?|sachets?|lozenges?|suppositor(?:y|ies)|films?)(?![a-z])"
+)
+
+_DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?")
+
+# (pattern, doses per day, interval given?)
+_FREQ_PATTERNS = [
+    (re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:-|to)?\s*(\d+(?:\.\d+)?)?\s*(?:h|hr|hrs|hour|hours)\b"), "interval"),
+    (re.compile(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:-|to)?\s*(\d+(?:\.\d+)?)?\s*(?:h|hr|hrs|hours?)\b"), "interval"),
+    (re.compile(r"\b(\d+)\s*(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b"), "times"),
+    (re.compile(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b"), 4.0),
+    (re.compile(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b"), 3.0),
+    (re.compile(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
+    (re.compile(r"\b(qod|every other day|alternate days)\b"), 0.5),
+    (re.compile(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b"), 1.0 / 7.0),
+    (re.compile(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once)\b"), 1.0),
+]
+# Indications are only skipped right after "PRN"/"as needed" (or "for", in the resolver):
+# elsewhere a word such as "sleep" or "night" can name a sedating product variant.
+INDICATION_WORDS = (
+    "pain", "sleep", "insomnia", "anxiety", "agitation", "spasm", "spasms", "spasticity", "nausea", "vomiting",
+    "itching", "itch", "pruritus", "fever", "headache", "migraine", "constipation", "diarrhea", "seizure",
+    "seizures", "muscle", "breakthrough", "severe", "moderate", "mild", "sob", "wheezing", "shortness of breath",
+    "cough", "heartburn", "reflux", "dizziness", "vertigo", "restlessness", "allergies", "allergy", "cramps",
+    "cramping", "back pain", "chest pain", "angina", "sedation", "withdrawal", "tremor", "psychosis",
+)
+_INDICATION = "|".join(sorted((re.escape(w) for w in INDICATION_WORDS), key=len, reverse=True))
+_PRN_RE = re.compile(
+    r"\b(prn|as needed|as required|when required|if needed)\b"
+    r"(?:\s+(?:for\s+)?(?:" + _INDICATION + r")\b(?:\s+(?:" + _INDICATION + r")\b)?)?"
+)
+
+ROUTE_WORDS = {
+    "po": "oral", "oral": "oral", "orally": "oral", "mouth": "oral", "enteral": "oral", "ng": "oral", "peg": "oral",
+    "sl": "sublingual", "sublingual": "sublingual", "sublingually": "sublingual",
+    "buccal": "buccal",
+    "it": "intrathecal", "intrathecal": "intrathecal", "intrathecally": "intrathecal", "itb": "intrathecal",
+    "epidural": "epidural",
+    "iv": "intravenous", "intravenous": "intravenous", "intravenously": "intravenous",
+    "im": "intramuscular", "intramuscular": "intramuscular", "intramuscularly": "intramuscular",
+    "sc": "subcutaneous", "sq": "subcutaneous", "subq": "subcutaneous", "subcut": "subcutaneous", "subcutaneous": "subcutaneous", "subcutaneously": "subcutaneous",
+    "td": "transdermal", "transdermal": "transdermal",
+    "top": "topical", "topical": "topical", "topically": "topical",
+    "pr": "rectal", "rectal": "rectal", "rectally": "rectal",
+    "inh": "inhaled", "inhaled": "inhaled", "inhalation": "inhaled", "inhale": "inhaled", "nebulized": "inhaled", "neb": "inhaled",
+    "nasal": "nasal", "intranasal": "nasal", "intranasally": "nasal",
+    "ophthalmic": "ophthalmic", "eye": "ophthalmic", "ou": "ophthalmic", "os": "ophthalmic", "od": None,
+    "otic": "otic", "ear": "otic",
+    "vaginal": "vaginal", "vaginally": "vaginal", "pv": "vaginal",
+}
+# A dosage form implies a route when none is stated.
+FORM_WORDS = {
+    "tablet": "oral", "tablets": "oral", "tab": "oral", "tabs": "oral", "caplet": "oral", "caplets": "oral",
+    "capsule": "oral", "capsules": "oral", "cap": "oral", "caps": "oral", "softgel": "oral", "softgels": "oral",
+    "gelcap": "oral", "gelcaps": "oral", "liquigels": "oral", "liquigel": "oral", "pill": "oral", "pills": "oral",
+    "solution": None, "soln": None, "sol": None, "suspension": "oral", "susp": "oral", "syrup": "oral", "elixir": "oral",
+    "liquid": "oral", "granules": "oral", "granule": "oral", "packet": "oral", "packets": "oral", "sachet": "oral",
+    "odt": "oral", "disintegrating": "oral", "soltab": "oral", "solutab": "oral", "dispersible": "oral",
+    "sprinkle": "oral", "sprinkles": "oral", "orodispersible": "oral", "chewable": "oral", "chew": "oral", "lozenge": "oral", "troche": "oral",
+    "concentrate": "oral", "drink": "oral", "powder": None, "tincture": "oral", "gummy": "oral", "gummies": "oral",
+    "film": None, "films": None, "strip": None,
+    "patch": "transdermal", "patches": "transdermal", "system": None,
+    "injection": None, "injectable": None, "inj": None, "vial": None, "syringe": None, "prefilled": None,
+    "cartridge": None, "pen": None, "infusion": None, "ampule": None, "ampoule": None,
+    "cream": "topical", "gel": "topical", "ointment": "topical", "lotion": "topical", "foam": "topical",
+    "suppository": "rectal", "suppositories": "rectal", "enema": "rectal",
+    "inhaler": "inhaled", "hfa": "inhaled", "mdi": "inhaled", "diskus": None, "nebulizer": "inhaled", "respimat": "inhaled",
+    "spray": None, "drops": None, "drop": None, "kit": None, "pump": None, "implant": None, "ring": None,
+}
+RELEASE_WORDS = {
+    "er", "xr", "xl", "sr", "cr", "la", "dr", "ir", "ec", "cd", "xt", "sa", "ds", "hr", "h", "hrs",
+    "extended", "release", "released", "immediate", "delayed", "controlled", "sustained", "modified",
+    "long", "acting", "short", "rapid", "fast", "enteric", "coated", "film coated", "24", "12",
+}
+SALT_WORDS = {
+    "hydrochloride", "hcl", "hci", "dihydrochloride", "hydrobromide", "hbr", "bitartrate", "tartrate", "sulfate",
+    "sulphate", "phosphate", "citrate", "acetate", "maleate", "fumarate", "succinate", "besylate", "besilate",
+    "mesylate", "mesilate", "tosylate", "bromide", "chloride", "sodium", "potassium", "calcium", "magnesium",
+    "monohydrate", "dihydrate", "trihydrate", "hemihydrate", "anhydrous", "hyclate", "pamoate", "decanoate",
+    "enanthate", "palmitate", "lauroxil", "xinafoate", "propionate", "furoate", "valerate", "dipropionate",
+    "napsylate", "salicylate", "lactate", "gluconate", "oxalate", "camsylate", "embonate", "disodium",
+    "dimesylate", "hydrate", "base", "free", "bisulfate", "hemitartrate", "polistirex", "estolate", "ethylsuccinate",
+    "stearate", "trometamol", "tromethamine", "medoxomil", "cilexetil", "axetil", "proxetil", "pivoxil", "alafenamide",
+    "disoproxil", "fumarate", "erbumine", "arginine", "lysine", "olamine", "meglumine", "tannate",
+}
+SIG_WORDS = {
+    "take", "takes", "taking", "give", "use", "apply", "inject", "inhale", "instill", "place", "insert", "chew",
+    "dissolve", "swallow", "whole", "by", "mouth", "under", "tongue", "on", "the", "a", "an", "of", "with", "and",
+    "or", "to", "in", "at", "as", "if", "for", "per", "each", "every", "times", "time", "day", "days", "daily",
+    "hour", "hours", "hr", "hrs", "week", "weeks", "month", "months", "morning", "evening", "night", "nightly",
+    "bedtime", "noon", "meals", "meal", "food", "before", "after", "needed", "required", "up", "max", "maximum",
+    "dose", "doses", "dosage", "one", "two", "three", "four", "half", "twice", "once", "then", "until", "continue",
+    "continuous", "via", "route", "units", "unit", "strength", "regular", "extra", "generic", "brand", "rx", "otc",
+    "prn", "qd", "bid", "tid", "qid", "qhs", "hs", "qod", "qam", "qpm", "q", "sig", "disp", "refill", "refills",
+    "qty", "quantity", "tablet", "tablets", "mg", "mcg", "ml", "g", "meq", "iu", "x", "no", "w", "usp", "nf",
+    "oral", "solution", "other", "dosing", "current", "home", "med", "meds", "medication", "medications", "active",
+    "adult", "adults", "children", "childrens", "child", "pediatric", "infant", "infants", "junior", "jr", "mini",
+    "strength", "formula", "original", "plus", "not", "do", "exceed", "pump", "bolus", "basal", "rate",
+    "intermittent", "scheduled", "standing", "order", "ordered", "hold", "sbp", "indication",
+    # RxNorm dose-form vocabulary
+    "abuse", "deterrent", "actuat", "actuation", "actuations", "mucosal", "oromucosal", "metered", "pack",
+    "matrix", "delivery", "effervescent", "auto", "injector", "drug", "dispenser", "device", "applicator",
+    "prefilled", "orally", "product", "pak", "dosepak", "dose pack",
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with a unit."""
+
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Frequency:
+    """How often a dose is taken."""
+
+    text: str
+    per_day: float | None
+    as_needed: bool
+
+
+def mass_unit(unit: str) -> str | None:
+    """Return the canonical mass unit (mg, mcg, g) or None."""
+    return _MASS_ALIASES.get(unit)
+
+
+def to_unit(quantity: Quantity, unit: str) -> float | None:
+    """Convert a mass quantity to another mass unit; None if not a mass."""
+    if quantity.unit not in MASS_UNITS or unit not in MASS_UNITS:
+        return None
+    return quantity.value * MASS_UNITS[quantity.unit] / MASS_UNITS[unit]
+
+
+def undot(text: str) -> str:
+    """Turn 'b.i.d.' into 'bid' so abbreviations match."""
+    return _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), text)
+
+
+def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]:
+    """Find a frequency in folded text; return it and the spans it used."""
+    spans: list[tuple[int, int]] = []
+    prn_match = _PRN_RE.search(text)
+    as_needed = prn_match is not None
+    if prn_match:
+        spans.append(prn_match.span())
+    for pattern, meaning in _FREQ_PATTERNS:
+        match = pattern.search(text)
+        if not match:
+            continue
+        spans.append(match.span())
+        if meaning == "interval":
+            hours = float(match.group(1))
+            per_day = 24.0 / hours if hours > 0 else None
+        elif meaning == "times":
+            per_day = float(match.group(1))
+        else:
+            per_day = float(meaning)
+        label = match.group(0).strip()
+        if as_needed:
+            label = f"{label} {prn_match.group(1)}"
+        return Frequency(label, per_day, as_needed), spans
+    if as_needed:
+        return Frequency(prn_match.group(1), None, True), spans
+    return None, spans
