@@ -1,0 +1,44 @@
+"""Drug-interaction warnings for CNS depression, as a library and a command-line tool."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "check", "load_rules"]
+
+
+def load_rules(rules_dir=None, cache_dir=None):
+    """Return the compiled rules for a folder (default: the built-in rules)."""
+    from .index import load_index
+
+    return load_index(rules_dir, cache_dir)
+
+
+def check(medications, *, rules=None, patient=None, previous=()):
+    """Check a list of medication strings (or MedicationInput) and return a Report.
+
+    `patient` is a dict with optional `age` and `egfr`; `previous` is the
+    previous list, used to detect drugs stopped abruptly.
+    """
+    from .check import CheckRequest, MedicationInput, Patient, check as run
+
+    def as_input(med):
+        return med if isinstance(med, MedicationInput) else MedicationInput(str(med))
+
+    index = rules if rules is not None else _default_rules()
+    request = CheckRequest(
+        tuple(as_input(m) for m in medications),
+        tuple(as_input(m) for m in previous),
+        Patient(**(patient or {})),
+    )
+    return run(index, request)
+
+
+_DEFAULT = None
+
+
+def _default_rules():
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_rules()
+    return _DEFAULT

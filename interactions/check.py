@@ -1,0 +1,492 @@
+"""Check one medication list against the compiled rules; pure, deterministic, never prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .index import Index
+from .names import Resolution, resolve
+from .sig import Quantity, to_unit
+from .vocab import SEVERITY_RANK
+
+DISCLAIMER = "Decision support only: it does not replace the judgement of a pharmacist or prescriber."
+
+
+@dataclass(frozen=True)
+class MedicationInput:
+    """One medication as given: the text, optional structured fields, and where it came from."""
+
+    text: str
+    dose: str | None = None
+    route: str | None = None
+    frequency: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Patient context that changes severities."""
+
+    age: float | None = None
+    egfr: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Everything one check needs."""
+
+    medications: tuple
+    previous: tuple = ()
+    patient: Patient = Patient()
+
+
+@dataclass(frozen=True)
+class MedicationResult:
+    """A medication as given and what it resolved to."""
+
+    given: MedicationInput
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A source a finding rests on."""
+
+    id: str
+    citation: str
+    kind: str
+    confidence: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Involved:
+    """One drug of a finding, with what the user typed and the route and dose that applied."""
+
+    drug: str
+    name: str
+    inputs: tuple
+    route: str | None
+    route_source: str | None
+    daily_dose: Quantity | None
+
+
+@dataclass(frozen=True)
+class Related:
+    """Another rule that matched the same drugs with a different effect, folded into the finding."""
+
+    id: str
+    severity: str
+    effect: str
+    title: str
+    drugs: tuple
+    references: tuple
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning: a rule, the drugs it applies to, why, and what to do."""
+
+    id: str
+    kind: str
+    severity: str
+    effect: str
+    title: str
+    message: str
+    mechanism: str
+    management: str
+    drugs: tuple
+    inputs: tuple
+    involved: tuple
+    paths: tuple
+    references: tuple
+    reasons: tuple = ()
+    notes: tuple = ()
+    context_needed: tuple = ()
+    related: tuple = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole result of one check."""
+
+    medications: tuple
+    previous: tuple
+    patient: Patient
+    findings: tuple
+    context_needed: tuple
+    rules_digest: str
+    sedative_load: dict | None = None
+
+    @property
+    def complete(self) -> bool:
+        """False when any medication, current or previous, is not fully resolved."""
+        return all(m.resolution.status == "resolved" for m in self.medications + self.previous)
+
+    @property
+    def highest_severity(self) -> str | None:
+        """Return the most severe finding's severity, or None."""
+        return self.findings[0].severity if self.findings else None
+
+    def counts(self) -> dict:
+        """Count findings by severity."""
+        out = {s: 0 for s in SEVERITY_RANK}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+
+@dataclass
+class _Use:
+    """A distinct drug on a list, merged over every line that names it."""
+
+    drug: str
+    inputs: list = field(default_factory=list)
+    route: str | None = None
+    route_source: str | None = None
+    daily: Quantity | None = None
+    daily_unknown: bool = False
+    has_strength: bool = False
+
+
+_ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
+
+
+def _uses(results: tuple) -> dict:
+    uses: dict = {}
+    for result in results:
+        res = result.resolution
+        for drug in res.drugs:
+            use = uses.setdefault(drug, _Use(drug))
+            if result.given.text not in use.inputs:
+                use.inputs.append(result.given.text)
+            if _ROUTE_PRIORITY[res.route_source] > _ROUTE_PRIORITY[use.route_source]:
+                use.route, use.route_source = res.route, res.route_source
+            strength = next((s for s in res.strengths if s.drug == drug), None)
+            if strength is not None:
+                use.has_strength = True
+            if strength is None or strength.daily is None:
+                use.daily_unknown = True
+                continue
+            if use.daily is None:
+                use.daily = strength.daily
+            else:
+                added = to_unit(strength.daily, use.daily.unit)
+                use.daily = Quantity(use.daily.value + added, use.daily.unit) if added is not None else use.daily
+    for use in uses.values():
+        if use.route is None:
+            # Most medicines on a list are oral; say so rather than leave it blank.
+            use.route, use.route_source = "oral", "default"
+        if use.daily_unknown:
+            use.daily = None
+    return uses
+
+
+class _Checker:
+    """Evaluate every rule kind over one list; one method per kind."""
+
+    def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
+        self.index = index
+        self.patient = request.patient
+        self.uses = _uses(current)
+        self.previous_uses = _uses(previous)
+        self.findings: list = []
+        self.context_needed: list = []
+
+    # --- helpers ------------------------------------------------------------------
+    def refs(self, ids) -> tuple:
+        out = []
+        for rid in ids:
+            s = self.index.sources[rid]
+            out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
+        return tuple(out)
+
+    def involved(self, drug: str, uses: dict | None = None) -> Involved:
+        use = (uses or self.uses)[drug]
+        return Involved(drug, self.index.drugs[drug]["name"], tuple(use.inputs), use.route, use.route_source, use.daily)
+
+    def render(self, path) -> str:
+        return " → ".join(self.index.name_of(k) for k in path)
+
+    def pair_path(self, path_a, path_b) -> str:
+        a = self.render(path_a)
+        b = " ← ".join(self.index.name_of(k) for k in reversed(path_b))
+        if path_a[-1] == path_b[-1]:
+            tail = " ← ".join(self.index.name_of(k) for k in reversed(path_b[:-1]))
+            return f"{a} ← {tail}" if tail else a
+        return f"{a} + {b}"
+
+    def finding(self, rule_id: str, drugs, paths, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> Finding:
+        rule = self.index.rules[rule_id]
+        drugs = tuple(sorted(drugs))
+        involved = tuple(self.involved(d, uses) for d in drugs)
+        inputs = tuple(dict.fromkeys(i for inv in involved for i in inv.inputs))
+        refs = list(rule["references"]) + list(extra_refs)
+        return Finding(
+            id=rule_id,
+            kind=rule["kind"],
+            severity=severity or rule["severity"],
+            effect=rule["effect"],
+            title=rule["title"],
+            message=rule["message"],
+            mechanism=rule["mechanism"],
+            management=rule["management"],
+            drugs=drugs,
+            inputs=inputs,
+            involved=involved,
+            paths=tuple(sorted(set(paths))),
+            references=self.refs(dict.fromkeys(refs)),
+            reasons=tuple(reasons),
+            notes=tuple(notes),
+            context_needed=tuple(context),
+            related=tuple(related),
+        )
+
+    def side_matches(self, side_entry, rule, drug) -> bool:
+        side = rule["sides"][side_entry[0]]
+        return side["route"] is None or self.uses[drug].route in side["route"]
+
+    # --- pairwise rules -------------------------------------------------------------
+    def pairs(self) -> None:
+        drugs = sorted(self.uses)
+        winners: dict = {}  # rule id -> {"drugs": set, "paths": [], "related": {}}
+        for i, a in enumerate(drugs):
+            rules_a = self.index.pair_rules.get(a, {})
+            if not rules_a:
+                continue
+            for b in drugs[i + 1:]:
+                rules_b = self.index.pair_rules.get(b, {})
+                matched = []
+                for rid in rules_a.keys() & rules_b.keys():
+                    rule = self.index.rules[rid]
+                    hit = self.match_pair(rule, a, b, rules_a[rid], rules_b[rid])
+                    if hit:
+                        weight = sum(s["weight"] for s in rule["sides"]) * (2 if len(rule["sides"]) == 1 else 1)
+                        matched.append((-SEVERITY_RANK[rule["severity"]], weight, rid, hit))
+                if not matched:
+                    continue
+                matched.sort()
+                _, _, rid, path = matched[0]
+                win = winners.setdefault(rid, {"drugs": set(), "paths": [], "related": {}})
+                win["drugs"].update((a, b))
+                win["paths"].append(path)
+                effect = self.index.rules[rid]["effect"]
+                for _, _, other, _ in matched[1:]:
+                    if self.index.rules[other]["effect"] != effect:
+                        win["related"].setdefault(other, set()).update((a, b))
+        for rid, win in winners.items():
+            related = []
+            for other, other_drugs in sorted(win["related"].items()):
+                r = self.index.rules[other]
+                related.append(Related(other, r["severity"], r["effect"], r["title"], tuple(sorted(other_drugs)), tuple(r["references"])))
+            self.findings.append(self.finding(rid, win["drugs"], win["paths"], related=related))
+
+    def match_pair(self, rule, a, b, entries_a, entries_b):
+        """Return the explanation path if drugs a and b satisfy the rule's two sides."""
+        n_sides = len(rule["sides"])
+        for ea in entries_a:
+            if not self.side_matches(ea, rule, a):
+                continue
+            for eb in entries_b:
+                if not self.side_matches(eb, rule, b):
+                    continue
+                if n_sides == 1 or ea[0] != eb[0]:
+                    first, second = (ea, eb) if ea[0] <= eb[0] else (eb, ea)
+                    return self.pair_path(first[2], second[2])
+        return None
+
+    # --- group and context rules --------------------------------------------------------
+    def members(self, rule, uses) -> list:
+        target = rule["sides"][0]["of"]
+        out = []
+        for drug in sorted(uses):
+            if drug not in self.index.drugs:
+                continue
+            for entries in self.index.drugs[drug]["rules"].get(rule["id"], ()):
+                if entries[2][-1] == target:
+                    out.append((drug, tuple(entries[2])))
+                    break
+        return out
+
+    def escalate(self, rule, context) -> tuple:
+        severity = rule["severity"]
+        reasons, needed, refs = [], [], []
+        for item in rule.get("escalate", []):
+            ok, missing = self.when(item["when"], context)
+            if ok and SEVERITY_RANK[item["severity"]] > SEVERITY_RANK[severity]:
+                severity = item["severity"]
+                reasons.append(f"{item['severity']} because " + item["reason"].format(**self.fields(context)))
+                refs.extend(item["references"])
+            elif missing:
+                needed.append(f"{', '.join(missing)} not given: would be {item['severity']} when {self.describe_when(item['when'])}")
+        return severity, reasons, needed, refs
+
+    def fields(self, context) -> dict:
+        daily = context.get("daily")
+        return {
+            "age": _num(self.patient.age),
+            "egfr": _num(self.patient.egfr),
+            "daily_dose": f"{_num(daily.value)} {daily.unit}/day" if daily else "unknown",
+            "route": context.get("route") or "unknown",
+        }
+
+    def when(self, cond, context) -> tuple[bool, list]:
+        """Evaluate a condition; return (holds, names of missing context)."""
+        missing = []
+        ok = True
+        if "age_at_least" in cond:
+            if self.patient.age is None:
+                missing.append("age")
+                ok = False
+            elif self.patient.age < cond["age_at_least"]:
+                ok = False
+        if "egfr_below" in cond:
+            if self.patient.egfr is None:
+                missing.append("eGFR")
+                ok = False
+            elif self.patient.egfr >= cond["egfr_below"]:
+                ok = False
+        if "route" in cond and context.get("route") not in cond["route"]:
+            ok = False
+        if "daily_dose_at_least" in cond:
+            limit = cond["daily_dose_at_least"]
+            daily = context.get("daily")
+            value = to_unit(daily, limit["unit"]) if daily else None
+            if value is None:
+                missing.append("daily dose")
+                ok = False
+            elif value < limit["value"]:
+                ok = False
+        return ok, missing
+
+    @staticmethod
+    def describe_when(cond) -> str:
+        parts = []
+        if "age_at_least" in cond:
+            parts.append(f"age >= {_num(cond['age_at_least'])}")
+        if "egfr_below" in cond:
+            parts.append(f"eGFR < {_num(cond['egfr_below'])}")
+        if "daily_dose_at_least" in cond:
+            parts.append(f"daily dose >= {_num(cond['daily_dose_at_least']['value'])} {cond['daily_dose_at_least']['unit']}")
+        return " and ".join(parts)
+
+    def rule_notes(self, rule, context) -> tuple[list, list]:
+        out, refs = [], []
+        for item in rule.get("notes", []):
+            ok, _ = self.when(item["when"], context)
+            if ok:
+                out.append(item["text"].format(**self.fields(context)))
+                refs.extend(item["references"])
+        return out, refs
+
+    def burden(self, rule) -> None:
+        members = self.members(rule, self.uses)
+        if len(members) < rule["min_drugs"]:
+            return
+        severity, reasons, needed, refs = self.escalate(rule, {})
+        paths = [self.render(path) for _, path in members]
+        self.findings.append(self.finding(rule["id"], [d for d, _ in members], paths, severity, reasons, (), needed, extra_refs=refs))
+
+    def renal(self, rule) -> None:
+        for drug, path in self.members(rule, self.uses):
+            use = self.uses[drug]
+            context = {"daily": use.daily, "route": use.route}
+            if self.patient.egfr is None:
+                self.context_needed.append(f"{rule['id']}: eGFR not given; {self.index.drugs[drug]['name']} is {rule['severity']} when eGFR < {_num(rule['egfr_below'])}")
+                continue
+            if self.patient.egfr >= rule["egfr_below"]:
+                continue
+            reasons = [f"{rule['severity']} because eGFR {_num(self.patient.egfr)} < {_num(rule['egfr_below'])}"]
+            self.context_finding(rule, drug, path, reasons, context)
+
+    def context_finding(self, rule, drug, path, reasons, context) -> None:
+        severity, more, needed, refs = self.escalate(rule, context)
+        notes, note_refs = self.rule_notes(rule, context)
+        self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons + more, notes, needed, extra_refs=refs + note_refs))
+
+    def dose_limit(self, rule) -> None:
+        limit = rule["max_daily"]
+        for drug, path in self.members(rule, self.uses):
+            use = self.uses[drug]
+            if use.route not in rule["route"]:
+                continue
+            if use.daily is None:
+                if not use.has_strength:
+                    continue
+                self.context_needed.append(f"{rule['id']}: daily dose of {self.index.drugs[drug]['name']} not computed; above {_num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}")
+                continue
+            value = to_unit(use.daily, limit["unit"])
+            if value is None or value <= limit["value"]:
+                continue
+            reasons = [f"{rule['severity']} because {_num(value)} {limit['unit']}/day ({use.route}) > {_num(limit['value'])} {limit['unit']}/day"]
+            self.context_finding(rule, drug, path, reasons, {"daily": use.daily, "route": use.route})
+
+    def discontinuation(self, rule) -> None:
+        stopped = {d: u for d, u in self.previous_uses.items() if d not in self.uses}
+        for drug, path in self.members(rule, stopped):
+            use = stopped[drug]
+            by_route = rule.get("severity_by_route", {})
+            severity = by_route.get(use.route, rule["severity"])
+            reasons = []
+            context = []
+            if use.route in by_route:
+                reasons.append(f"{severity} because the route was {use.route}")
+            if use.route_source == "default" and by_route:
+                alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
+                context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
+            notes, note_refs = self.rule_notes(rule, {"daily": use.daily, "route": use.route})
+            self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
+
+    def run(self) -> None:
+        self.pairs()
+        kinds = {"burden": self.burden, "renal": self.renal, "dose-limit": self.dose_limit, "discontinuation": self.discontinuation}
+        for rid in sorted(self.index.other_rules):
+            kinds[self.index.rules[rid]["kind"]](self.index.rules[rid])
+
+
+def _num(value) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _resolve_all(index: Index, meds: tuple) -> tuple:
+    out = []
+    for med in meds:
+        text = " ".join(p for p in (med.text, med.dose, med.frequency) if p)
+        res = resolve(index.table, text)
+        if text != med.text:
+            res = _replace_text(res, med.text)
+        if med.route and res.drugs:
+            res = _with_route(res, med.route)
+        out.append(MedicationResult(med, res))
+    return tuple(out)
+
+
+def _replace_text(res: Resolution, text: str) -> Resolution:
+    from dataclasses import replace
+
+    return replace(res, text=text)
+
+
+def _with_route(res: Resolution, route: str) -> Resolution:
+    from dataclasses import replace
+
+    return replace(res, route=route, route_source="stated")
+
+
+def check(index: Index, request: CheckRequest) -> Report:
+    """Resolve every medication and evaluate every rule; return the report."""
+    current = _resolve_all(index, request.medications)
+    previous = _resolve_all(index, request.previous)
+    checker = _Checker(index, request, current, previous)
+    checker.run()
+    findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.id, f.drugs))
+    return Report(
+        medications=current,
+        previous=previous,
+        patient=request.patient,
+        findings=tuple(findings),
+        context_needed=tuple(sorted(set(checker.context_needed))),
+        rules_digest=index.digest,
+    )
