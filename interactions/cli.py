@@ -1,0 +1,214 @@
+"""The `interactions` command line: a thin shell over the pure core."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .exitcodes import ERROR, exit_code
+from .vocab import SEVERITIES
+
+RULES_OPTION = click.option(
+    "--rules", "rules_dir", envvar="INTERACTIONS_RULES", type=click.Path(file_okay=False), default=None,
+    help="Rules folder to use instead of the built-in rules (env: INTERACTIONS_RULES).",
+)
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+
+
+class _Cli(click.Group):
+    """A group that turns unexpected exceptions into exit code 2, never 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract is "no report" = 2
+            click.echo(f"interactions: internal error: {type(exc).__name__}: {exc}", err=True)
+            ctx.exit(ERROR)
+
+
+def cache_dir() -> Path:
+    """Return the user cache folder for compiled custom rule sets."""
+    if os.environ.get("INTERACTIONS_CACHE_DIR"):
+        return Path(os.environ["INTERACTIONS_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "interactions"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"interactions: {message}", err=True)
+    sys.exit(ERROR)
+
+
+def _index(rules_dir):
+    from .index import load_index
+    from .loader import RulesError
+
+    try:
+        return load_index(rules_dir, cache_dir())
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _fail(f"the rules have {len(exc.problems)} problem(s); run 'interactions rules validate'")
+
+
+def _use_color(flag) -> bool:
+    if flag is not None:
+        return flag
+    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _name(stream) -> str:
+    name = getattr(stream, "name", None)
+    return "<stdin>" if name in (None, "-", "<stdin>") or not isinstance(name, str) else name
+
+
+def _read(stream) -> bytes:
+    from .inputs import MAX_INPUT_BYTES
+
+    # Read one byte past the limit so that oversized input is reported, not truncated.
+    return stream.read(MAX_INPUT_BYTES + 1)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="interactions")
+def cli():
+    """Check medication lists for dangerous CNS-depressant combinations."""
+
+
+@cli.command()
+@click.argument("medications", nargs=-1)
+@click.option("--input", "-i", "input_file", type=click.File("rb"), help="Read medications from FILE ('-' for stdin): one per line, or JSON.")
+@FORMAT_OPTION
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True, help="Exit 1 for findings at or above this severity.")
+@RULES_OPTION
+@click.option("--age", type=click.FloatRange(0, 150), help="Patient age in years.")
+@click.option("--egfr", type=click.FloatRange(0, 300), help="Patient eGFR in mL/min/1.73 m2.")
+@click.option("--previous", "previous_file", type=click.File("rb"), help="The previous medication list, to detect drugs stopped abruptly.")
+@click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
+def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, color):
+    """Check a medication list, given as arguments or with --input."""
+    from dataclasses import replace
+
+    from .check import CheckRequest, MedicationInput, Patient, check as run
+    from .formatters import FORMATTERS
+    from .inputs import InputError, parse_input, parse_lines, parse_med_list, parse_json_text, decode
+
+    try:
+        meds = [MedicationInput(m.strip(), ref=f"argument {i + 1}") for i, m in enumerate(medications) if m.strip()]
+        for i, m in enumerate(meds):
+            if len(m.text) > 1000:
+                raise InputError(f"argument {i + 1}: {len(m.text)} characters, over the 1000-character limit for one medication")
+        request = CheckRequest(())
+        if input_file is not None:
+            request = parse_input(_read(input_file), _name(input_file))
+        previous = request.previous
+        if previous_file is not None:
+            where = _name(previous_file)
+            text = decode(_read(previous_file), where)
+            if text.lstrip().startswith(("[", "{")):
+                data = parse_json_text(text, where)
+                items = data.get("medications") if isinstance(data, dict) else data
+                if isinstance(data, dict) and "medications" not in data:
+                    raise InputError(f"{where}: missing 'medications'")
+                previous = parse_med_list(items, where, "medications")
+            else:
+                previous = tuple(parse_lines(text, where))
+    except InputError as exc:
+        _fail(str(exc))
+    all_meds = tuple(meds) + request.medications
+    if not all_meds:
+        _fail("no medications given (pass names as arguments or use --input FILE)")
+    patient = Patient(
+        age=age if age is not None else request.patient.age,
+        egfr=egfr if egfr is not None else request.patient.egfr,
+    )
+    index = _index(rules_dir)
+    report = run(index, replace(request, medications=all_meds, previous=previous, patient=patient))
+    use_color = _use_color(color) and fmt == "text"
+    click.echo(FORMATTERS[fmt](report, color=use_color), nl=False, color=use_color)
+    sys.exit(exit_code(report, fail_on))
+
+
+@cli.group()
+def rules():
+    """Validate or compile a rules folder."""
+
+
+@rules.command("validate")
+@RULES_OPTION
+def rules_validate(rules_dir):
+    """Check every rule file; print each problem as file:line: message."""
+    from .index import compile_rules
+    from .loader import RulesError
+
+    try:
+        data = compile_rules(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        click.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        sys.exit(ERROR)
+    click.echo(
+        f"ok: {len(data['drugs'])} drugs, {len(data['products'])} products, {len(data['classes'])} classes, "
+        f"{len(data['rules'])} rules, {len(data['sources'])} sources, {len(data['codes'])} codes"
+    )
+
+
+@rules.command("compile")
+@RULES_OPTION
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the compiled index here instead of the cache.")
+def rules_compile(rules_dir, output):
+    """Rebuild the compiled index of a rules folder."""
+    from .index import cache_path, compile_rules, write_json_atomic
+    from .loader import RulesError
+
+    try:
+        data = compile_rules(rules_dir)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        _fail(f"the rules have {len(exc.problems)} problem(s)")
+    target = Path(output) if output else cache_path(cache_dir(), data["digest"])
+    write_json_atomic(target, data)
+    click.echo(f"compiled {len(data['drugs'])} drugs and {len(data['rules'])} rules to {target}")
+
+
+@cli.command()
+@click.argument("name")
+@FORMAT_OPTION
+@RULES_OPTION
+def explain(name, fmt, rules_dir):
+    """Show what the checker knows about a drug: names, classes, paths to rules, sources."""
+    from .explain import explain_name, format_explanation
+
+    index = _index(rules_dir)
+    result = explain_name(index, name)
+    click.echo(format_explanation(result, fmt), nl=False)
+    sys.exit(0 if result["drugs"] else 3)
+
+
+@cli.command()
+@click.option("--class", "class_id", help="Only drugs that belong to this class (directly or through a subclass).")
+@FORMAT_OPTION
+@RULES_OPTION
+def drugs(class_id, fmt, rules_dir):
+    """List the drugs the checker knows."""
+    from .explain import format_drug_list, list_drugs
+
+    index = _index(rules_dir)
+    if class_id is not None and class_id not in index.classes:
+        from .schema import did_you_mean
+
+        _fail(f"unknown class '{class_id}'{did_you_mean(class_id, index.classes)}")
+    click.echo(format_drug_list(index, list_drugs(index, class_id), fmt), nl=False)
+
+
+def main() -> None:
+    """Run the command line."""
+    cli(prog_name="interactions")

@@ -1,0 +1,211 @@
+"""Turn a whole Report into JSON (a versioned contract) or text (for a pharmacist)."""
+
+from __future__ import annotations
+
+import json
+
+from . import __version__
+from .check import DISCLAIMER, Finding, MedicationResult, Report
+from .sig import Quantity
+
+SCHEMA_VERSION = "1"
+
+
+def _n(value):
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else round(value, 4)
+    return value
+
+
+def _q(q: Quantity | None):
+    return None if q is None else {"value": _n(q.value), "unit": q.unit}
+
+
+def medication_dict(m: MedicationResult) -> dict:
+    """Return the JSON form of one medication."""
+    r = m.resolution
+    return {
+        "input": m.given.text,
+        "ref": m.given.ref,
+        "status": r.status,
+        "drugs": list(r.drugs),
+        "matched": list(r.matched),
+        "unrecognized": list(r.unrecognized),
+        "suggestions": [{"name": s.name, "drugs": list(s.drugs), "lookalike_of": list(s.lookalike_of)} for s in r.suggestions],
+        "route": r.route,
+        "route_source": r.route_source,
+        "frequency": None if r.frequency is None else {"text": r.frequency.text, "per_day": _n(r.frequency.per_day), "as_needed": r.frequency.as_needed},
+        "strengths": [{"drug": s.drug, "per_dose": _q(s.per_dose), "daily": _q(s.daily), "basis": s.basis} for s in r.strengths],
+        "dose_note": r.dose_note,
+        "indication": r.indication,
+        "via": r.via,
+    }
+
+
+def finding_dict(f: Finding) -> dict:
+    """Return the JSON form of one finding."""
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "severity": f.severity,
+        "effect": f.effect,
+        "title": f.title,
+        "message": f.message,
+        "mechanism": f.mechanism,
+        "management": f.management,
+        "drugs": list(f.drugs),
+        "inputs": list(f.inputs),
+        "involved": [
+            {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
+            for i in f.involved
+        ],
+        "paths": list(f.paths),
+        "references": [{"id": r.id, "citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url} for r in f.references],
+        "reasons": list(f.reasons),
+        "notes": list(f.notes),
+        "context_needed": list(f.context_needed),
+        "related": [
+            {"id": r.id, "severity": r.severity, "effect": r.effect, "title": r.title, "drugs": list(r.drugs), "references": list(r.references)}
+            for r in f.related
+        ],
+    }
+
+
+def summary_dict(report: Report) -> dict:
+    """Return the summary block."""
+    statuses = [m.resolution.status for m in report.medications + report.previous]
+    return {
+        "counts": report.counts(),
+        "findings": len(report.findings),
+        "highest_severity": report.highest_severity,
+        "complete": report.complete,
+        "medications": len(report.medications),
+        "unresolved": statuses.count("unresolved"),
+        "partial": statuses.count("partial"),
+        "sedative_load": report.sedative_load,
+    }
+
+
+def report_dict(report: Report) -> dict:
+    """Return the whole report as JSON-ready data (schema_version 1)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "interactions", "version": __version__},
+        "rules": {"digest": report.rules_digest},
+        "disclaimer": DISCLAIMER,
+        "patient": {"age": _n(report.patient.age), "egfr": _n(report.patient.egfr)},
+        "medications": [medication_dict(m) for m in report.medications],
+        "previous_medications": [medication_dict(m) for m in report.previous],
+        "findings": [finding_dict(f) for f in report.findings],
+        "context_needed": list(report.context_needed),
+        "summary": summary_dict(report),
+    }
+
+
+def format_json(report: Report, color: bool = False) -> str:
+    """Format a report as sorted, deterministic JSON."""
+    return json.dumps(report_dict(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --- text -----------------------------------------------------------------------------
+
+_COLORS = {"contraindicated": "\033[1;97;41m", "major": "\033[1;31m", "moderate": "\033[1;33m", "minor": "\033[36m", "bad": "\033[1;31m", "dim": "\033[2m"}
+_RESET = "\033[0m"
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_COLORS[style]}{text}{_RESET}" if color else text
+
+
+def _dose_text(q: Quantity | None) -> str:
+    return f"{_n(q.value)} {q.unit}/day" if q else ""
+
+
+def _describe_med(m: MedicationResult) -> str:
+    r = m.resolution
+    bits = []
+    if r.route:
+        bits.append(r.route + (" (assumed)" if r.route_source == "default" else ""))
+    for s in r.strengths:
+        if s.daily:
+            label = _dose_text(s.daily) + (" max if taken as often as allowed" if s.basis == "as-needed-maximum" else "")
+            bits.append(f"{s.drug} {label}" if len(r.drugs) > 1 else label)
+    if r.dose_note:
+        bits.append(r.dose_note)
+    detail = f" ({'; '.join(bits)})" if bits else ""
+    return f"{', '.join(r.drugs)}{detail}"
+
+
+def format_text(report: Report, color: bool = False) -> str:
+    """Format a report for a person at a counter: findings first, then what was not checked."""
+    out: list = []
+    counts = report.counts()
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
+    out.append(f"interactions {__version__}: {len(report.medications)} medication(s) checked, {summary}")
+    out.append("")
+    for f in report.findings:
+        out.append(_paint(f"{f.severity.upper()}", f.severity, color) + f"  {f.title}  [{f.id}]")
+        drugs = []
+        for inv in f.involved:
+            typed = ", ".join(f'"{t}"' for t in inv.inputs)
+            extra = []
+            if inv.route and (inv.route_source != "default" or f.kind != "pair"):
+                extra.append(inv.route + (" assumed" if inv.route_source == "default" else ""))
+            if inv.daily_dose:
+                extra.append(_dose_text(inv.daily_dose))
+            drugs.append(f"{inv.name} ({typed}{'; ' + ', '.join(extra) if extra else ''})")
+        out.append(f"  Drugs:   {'; '.join(drugs)}")
+        for i, path in enumerate(f.paths[:6]):
+            out.append(f"  {'Why:' if i == 0 else '':<8} {path}")
+        if len(f.paths) > 6:
+            out.append(f"           ... and {len(f.paths) - 6} more path(s)")
+        out.append(f"  Risk:    {f.message}")
+        out.append(f"  Action:  {f.management}")
+        for reason in f.reasons:
+            out.append(f"  Because: {reason}")
+        for note in f.notes:
+            out.append(f"  Note:    {note}")
+        for item in f.context_needed:
+            out.append(f"  Context: {item}")
+        for rel in f.related:
+            out.append(f"  Also:    {rel.severity}: {rel.title} ({', '.join(rel.drugs)}; {', '.join(rel.references)})")
+        out.append(f"  Sources: {', '.join(r.id for r in f.references)}")
+        out.append("")
+    if not report.findings:
+        out.append("No interaction findings.")
+        out.append("")
+    problems = [m for m in report.medications + report.previous if m.resolution.status != "resolved"]
+    if problems:
+        out.append(_paint("INCOMPLETE: these names were not fully recognised, so the check does not cover them:", "bad", color))
+        for m in problems:
+            r = m.resolution
+            which = "previous list, " if m in report.previous else ""
+            words = " ".join(r.unrecognized)
+            if r.status == "partial":
+                line = f'  "{m.given.text}" ({which}{m.given.ref or "input"}): checked as {", ".join(r.drugs)}, but "{words}" was not recognised'
+            else:
+                line = f'  "{m.given.text}" ({which}{m.given.ref or "input"}): not recognised'
+            if r.suggestions:
+                names = ", ".join(s.name + (f" (look-alike of {'/'.join(s.lookalike_of)})" if s.lookalike_of else "") for s in r.suggestions)
+                line += f". Did you mean: {names}? (not applied)"
+            out.append(line)
+        out.append("")
+    if report.context_needed:
+        out.append("Missing context:")
+        for item in report.context_needed:
+            out.append(f"  {item}")
+        out.append("")
+    out.append("Read as:")
+    for m in report.medications:
+        status = "" if m.resolution.status == "resolved" else f"  [{m.resolution.status.upper()}]"
+        out.append(f'  "{m.given.text}" -> {_describe_med(m) or "?"}{status}')
+    if report.previous:
+        out.append("Previous list:")
+        for m in report.previous:
+            out.append(f'  "{m.given.text}" -> {_describe_med(m) or "?"}')
+    out.append("")
+    out.append(DISCLAIMER)
+    return "\n".join(out) + "\n"
+
+
+FORMATTERS = {"text": format_text, "json": format_json}

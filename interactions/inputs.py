@@ -1,0 +1,166 @@
+"""Read check input (plain text lines or JSON) into a CheckRequest, with located errors."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+
+from .check import CheckRequest, MedicationInput, Patient
+from .sig import ROUTE_WORDS
+from .vocab import ROUTES
+
+MAX_INPUT_BYTES = 8 * 1024 * 1024
+MAX_MEDICATION_CHARS = 1000
+MAX_MEDICATIONS = 500
+_INLINE_COMMENT = re.compile(r"(^|\s)#(\s.*)?$")
+
+TOP_KEYS = ("id", "medications", "patient", "previous_medications")
+MED_KEYS = ("name", "dose", "route", "frequency")
+PATIENT_KEYS = ("age", "egfr")
+
+
+class InputError(Exception):
+    """The input cannot be read; the message says where and why."""
+
+
+def decode(data: bytes, where: str) -> str:
+    """Decode UTF-8 input, rejecting binary and oversized data with a located message."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"{where}: input is larger than the {MAX_INPUT_BYTES} byte limit")
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(f"{where}:{line}: binary input (NUL byte); expected UTF-8 text or JSON")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{where}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _check_text(text: str, where: str) -> str:
+    if "\x00" in text:
+        raise InputError(f"{where}: contains a NUL character")
+    if len(text) > MAX_MEDICATION_CHARS:
+        raise InputError(f"{where}: {len(text)} characters, over the {MAX_MEDICATION_CHARS}-character limit for one medication")
+    return text
+
+
+def parse_lines(text: str, where: str) -> list[MedicationInput]:
+    """Read one medication per line; blank lines and '#' comments are skipped."""
+    meds = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = _INLINE_COMMENT.sub("", line).strip() if "#" in line else line.strip()
+        if not stripped:
+            continue
+        meds.append(MedicationInput(_check_text(stripped, f"{where}:{number}"), ref=f"line {number}"))
+    return meds
+
+
+def _close(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _number(value, where: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: expected a number, got {json.dumps(value)}")
+    if not low <= value <= high:
+        raise InputError(f"{where}: {value} is out of range ({low:g} to {high:g})")
+    return value
+
+
+def route_of(value: str) -> str | None:
+    """Map a route word or code (PO, IT, intrathecal) to the route vocabulary."""
+    word = value.strip().lower()
+    if word in ROUTES:
+        return word
+    return ROUTE_WORDS.get(word)
+
+
+def parse_medication(value, where: str) -> MedicationInput:
+    """Read one medication: a string or an object with name, dose, route, frequency."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise InputError(f"{where}: empty medication name")
+        return MedicationInput(_check_text(value.strip(), where), ref=where.rsplit(": ", 1)[-1])
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a string or an object with 'name', got {type(value).__name__}")
+    for key in value:
+        if key not in MED_KEYS:
+            raise InputError(f"{where}: unknown key '{key}'{_close(key, MED_KEYS)}")
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}: 'name' must be a non-empty string")
+    fields = {}
+    for key in ("dose", "frequency"):
+        item = value.get(key)
+        if item is None:
+            continue
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and key == "frequency":
+            item = f"{item:g} times daily"
+        if not isinstance(item, str):
+            example = '"10 mg"' if key == "dose" else '"TID"'
+            raise InputError(f"{where}: '{key}' must be a string such as {example}")
+        fields[key] = _check_text(item, f"{where}.{key}")
+    route = value.get("route")
+    if route is not None:
+        mapped = route_of(route) if isinstance(route, str) else None
+        if mapped is None:
+            raise InputError(f"{where}: unknown route {json.dumps(route)} (use one of {', '.join(ROUTES)})")
+        fields["route"] = mapped
+    return MedicationInput(_check_text(name.strip(), f"{where}.name"), ref=where.rsplit(": ", 1)[-1], **fields)
+
+
+def parse_med_list(value, where: str, label: str) -> tuple:
+    """Read a JSON list of medications."""
+    if not isinstance(value, list):
+        raise InputError(f"{where}: '{label}' must be a list, got {type(value).__name__}")
+    if len(value) > MAX_MEDICATIONS:
+        raise InputError(f"{where}: '{label}' has {len(value)} entries, over the limit of {MAX_MEDICATIONS}")
+    return tuple(parse_medication(item, f"{where}: {label}[{i}]") for i, item in enumerate(value))
+
+
+def parse_object(data, where: str) -> CheckRequest:
+    """Turn a decoded JSON check object into a request."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a JSON object with 'medications', got {type(data).__name__}")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise InputError(f"{where}: unknown key '{key}'{_close(key, TOP_KEYS)}")
+    if "medications" not in data:
+        raise InputError(f"{where}: missing 'medications'")
+    meds = parse_med_list(data["medications"], where, "medications")
+    previous = parse_med_list(data.get("previous_medications", []), where, "previous_medications")
+    patient_data = data.get("patient") or {}
+    if not isinstance(patient_data, dict):
+        raise InputError(f"{where}: 'patient' must be an object")
+    for key in patient_data:
+        if key not in PATIENT_KEYS:
+            raise InputError(f"{where}: patient: unknown key '{key}'{_close(key, PATIENT_KEYS)}")
+    patient = Patient(
+        age=_number(patient_data.get("age"), f"{where}: patient.age", 0, 150),
+        egfr=_number(patient_data.get("egfr"), f"{where}: patient.egfr", 0, 300),
+    )
+    return CheckRequest(meds, previous, patient)
+
+
+def parse_json_text(text: str, where: str):
+    """Decode JSON with a line:column error message."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+
+
+def parse_input(data: bytes, where: str) -> CheckRequest:
+    """Read check input: JSON if it starts with '{', otherwise one medication per line."""
+    text = decode(data, where)
+    if text.lstrip().startswith(("{", "[")):
+        return parse_object(parse_json_text(text, where), where)
+    return CheckRequest(tuple(parse_lines(text, where)))
