@@ -10,6 +10,10 @@ from .sig import Quantity, to_unit
 from .vocab import SEVERITY_RANK
 
 DISCLAIMER = "Decision support only: it does not replace the judgement of a pharmacist or prescriber."
+# The Drug Burden Index sedative component counts the drugs under this class.
+SEDATIVE_CLASS = "class:cns-depressant"
+# Deltas are oral daily doses; other routes are not comparable with them.
+DBI_ROUTES = ("oral", "sublingual", "buccal")
 
 
 @dataclass(frozen=True)
@@ -422,6 +426,10 @@ class _Checker:
             self.context_finding(rule, drug, path, reasons, {"daily": use.daily, "route": use.route})
 
     def discontinuation(self, rule) -> None:
+        if self.members(rule, self.uses):
+            # Something still reaches the subject (e.g. one benzodiazepine replaced by
+            # another): that is a switch, not abrupt stopping.
+            return
         stopped = {d: u for d, u in self.previous_uses.items() if d not in self.uses}
         for drug, path in self.members(rule, stopped):
             use = stopped[drug]
@@ -436,6 +444,44 @@ class _Checker:
                 context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
             notes, note_refs = self.rule_notes(rule, {"daily": use.daily, "route": use.route})
             self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
+
+    def sedative_load(self) -> dict | None:
+        """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
+        sedatives = [d for d in sorted(self.uses) if SEDATIVE_CLASS in self.index.drugs[d]["reach"]]
+        if not sedatives:
+            return None
+        counted, not_counted = [], []
+        for drug in sedatives:
+            use = self.uses[drug]
+            delta = self.index.drugs[drug]["dbi_delta"]
+            reason = None
+            if delta is None:
+                reason = "no minimum daily dose (delta) in the rules"
+            elif use.route not in DBI_ROUTES:
+                reason = f"route {use.route}: the delta is an oral dose"
+            elif use.daily is None:
+                reason = "daily dose unknown"
+            dose = to_unit(use.daily, delta["unit"]) if reason is None else None
+            if reason is None and dose is None:
+                reason = "daily dose is not a mass"
+            if reason:
+                not_counted.append({"drug": drug, "reason": reason})
+                continue
+            contribution = dose / (dose + delta["value"])
+            counted.append({
+                "drug": drug,
+                "daily_dose": {"value": dose, "unit": delta["unit"]},
+                "delta": {"value": delta["value"], "unit": delta["unit"]},
+                "contribution": round(contribution, 3),
+                "sources": list(delta["source"]),
+            })
+        return {
+            "method": "Drug Burden Index, sedative component: sum of D/(D + delta), D = daily dose, delta = minimum recommended daily dose",
+            "value": round(sum(c["contribution"] for c in counted), 2) if counted else None,
+            "counted": counted,
+            "not_counted": not_counted,
+            "references": ["hilmer-2007-dbi"],
+        }
 
     def run(self) -> None:
         self.pairs()
@@ -489,4 +535,5 @@ def check(index: Index, request: CheckRequest) -> Report:
         findings=tuple(findings),
         context_needed=tuple(sorted(set(checker.context_needed))),
         rules_digest=index.digest,
+        sedative_load=checker.sedative_load(),
     )

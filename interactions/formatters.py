@@ -190,6 +190,14 @@ def format_text(report: Report, color: bool = False) -> str:
                 line += f". Did you mean: {names}? (not applied)"
             out.append(line)
         out.append("")
+    load = report.sedative_load
+    if load:
+        parts = [f"{c['drug']} {_n(c['contribution'])}" for c in load["counted"]]
+        value = f"{_n(load['value'])} ({', '.join(parts)})" if load["value"] is not None else "not computed"
+        out.append(f"Sedative load (Drug Burden Index, sedative component): {value}")
+        if load["not_counted"]:
+            out.append("  Not counted: " + "; ".join(f"{n['drug']} ({n['reason']})" for n in load["not_counted"]))
+        out.append("")
     if report.context_needed:
         out.append("Missing context:")
         for item in report.context_needed:
