@@ -12,6 +12,8 @@ from .vocab import fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\s*$")
 _TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
+# "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
+_ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
 MAX_INPUT_CHARS = 1000
 NOISE = (
@@ -134,7 +136,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
         return Resolution(original, "resolved", drugs=tuple(sorted(set(entry["drugs"]))), matched=(f"rxcui {code.group(1)}",),
                           route=route, route_source="product" if route else None, via="code")
 
-    folded = sig.undot(fold(text))
+    folded = _ALCOHOL_FREE.sub(" ", sig.undot(fold(text)))
     folded = _NUMBER_SIGN.sub(lambda m: f" {m.group(1) or m.group(2)}", folded)
     frequency, freq_spans = sig.parse_frequency(folded)
     for start, end in sorted(freq_spans, reverse=True):
