@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple, Optional
 
 from .index import Index
-from .names import Resolution, resolve
+from .names import Resolution
 from .sig import Quantity, to_unit
 from .vocab import SEVERITY_RANK
 
@@ -16,27 +17,24 @@ SEDATIVE_CLASS = "class:cns-depressant"
 DBI_ROUTES = ("oral", "sublingual", "buccal")
 
 
-@dataclass(frozen=True)
-class MedicationInput:
+class MedicationInput(NamedTuple):
     """One medication as given: the text, optional structured fields, and where it came from."""
 
     text: str
-    dose: str | None = None
-    route: str | None = None
-    frequency: str | None = None
-    ref: str | None = None
+    dose: Optional[str] = None
+    route: Optional[str] = None
+    frequency: Optional[str] = None
+    ref: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Patient:
+class Patient(NamedTuple):
     """Patient context that changes severities."""
 
-    age: float | None = None
-    egfr: float | None = None
+    age: Optional[float] = None
+    egfr: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     """Everything one check needs."""
 
     medications: tuple
@@ -44,39 +42,35 @@ class CheckRequest:
     patient: Patient = Patient()
 
 
-@dataclass(frozen=True)
-class MedicationResult:
+class MedicationResult(NamedTuple):
     """A medication as given and what it resolved to."""
 
     given: MedicationInput
     resolution: Resolution
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """A source a finding rests on."""
 
     id: str
     citation: str
     kind: str
     confidence: str
-    url: str | None = None
+    url: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Involved:
+class Involved(NamedTuple):
     """One drug of a finding, with what the user typed and the route and dose that applied."""
 
     drug: str
     name: str
     inputs: tuple
-    route: str | None
-    route_source: str | None
-    daily_dose: Quantity | None
+    route: Optional[str]
+    route_source: Optional[str]
+    daily_dose: Optional[Quantity]
 
 
-@dataclass(frozen=True)
-class Related:
+class Related(NamedTuple):
     """Another rule that matched the same drugs with a different effect, folded into the finding."""
 
     id: str
@@ -87,8 +81,7 @@ class Related:
     references: tuple
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One warning: a rule, the drugs it applies to, why, and what to do."""
 
     id: str
@@ -110,6 +103,33 @@ class Finding:
     related: tuple = ()
 
 
+class LoadItem(NamedTuple):
+    """One drug counted in the sedative load."""
+
+    drug: str
+    daily_dose: Quantity
+    delta: Quantity
+    contribution: float
+    sources: tuple
+
+
+class NotCounted(NamedTuple):
+    """A CNS depressant left out of the sedative load, and why."""
+
+    drug: str
+    reason: str
+
+
+class SedativeLoad(NamedTuple):
+    """Drug Burden Index sedative component."""
+
+    method: str
+    value: Optional[float]
+    counted: tuple
+    not_counted: tuple
+    references: tuple
+
+
 @dataclass(frozen=True)
 class Report:
     """The whole result of one check."""
@@ -120,7 +140,7 @@ class Report:
     findings: tuple
     context_needed: tuple
     rules_digest: str
-    sedative_load: dict | None = None
+    sedative_load: SedativeLoad | None = None
 
     @property
     def complete(self) -> bool:
@@ -153,6 +173,7 @@ class _Use:
     has_strength: bool = False
 
 
+REPORT_MEMO_LIMIT = 20_000
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
 
@@ -161,12 +182,18 @@ def _uses(results: tuple) -> dict:
     for result in results:
         res = result.resolution
         for drug in res.drugs:
-            use = uses.setdefault(drug, _Use(drug))
+            use = uses.get(drug)
+            if use is None:
+                use = uses[drug] = _Use(drug)
             if result.given.text not in use.inputs:
                 use.inputs.append(result.given.text)
             if _ROUTE_PRIORITY[res.route_source] > _ROUTE_PRIORITY[use.route_source]:
                 use.route, use.route_source = res.route, res.route_source
-            strength = next((s for s in res.strengths if s.drug == drug), None)
+            strength = None
+            for s in res.strengths:
+                if s.drug == drug:
+                    strength = s
+                    break
             if strength is not None:
                 use.has_strength = True
             if strength is None or strength.daily is None:
@@ -199,18 +226,33 @@ class _Checker:
 
     # --- helpers ------------------------------------------------------------------
     def refs(self, ids) -> tuple:
-        out = []
-        for rid in ids:
-            s = self.index.sources[rid]
-            out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
-        return tuple(out)
+        key = tuple(ids)
+        cached = self.index.ref_cache.get(key)
+        if cached is None:
+            out = []
+            for rid in key:
+                s = self.index.sources[rid]
+                out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
+            cached = self.index.ref_cache[key] = tuple(out)
+        return cached
 
     def involved(self, drug: str, uses: dict | None = None) -> Involved:
         use = (uses or self.uses)[drug]
-        return Involved(drug, self.index.drugs[drug]["name"], tuple(use.inputs), use.route, use.route_source, use.daily)
+        key = (drug, *use.inputs, use.route, use.route_source, use.daily)
+        cache = self.index.involved_cache
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) >= 100_000:
+                cache.clear()
+            hit = cache[key] = Involved(drug, self.index.drugs[drug]["name"], tuple(use.inputs), use.route, use.route_source, use.daily)
+        return hit
 
     def render(self, path) -> str:
-        return " → ".join(self.index.name_of(k) for k in path)
+        cache = self.index.rendered
+        text = cache.get(path)
+        if text is None:
+            text = cache[path] = " → ".join(self.index.name_of(k) for k in path)
+        return text
 
     def pair_path(self, path_a, path_b) -> str:
         a = self.render(path_a)
@@ -223,27 +265,17 @@ class _Checker:
     def finding(self, rule_id: str, drugs, paths, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> Finding:
         rule = self.index.rules[rule_id]
         drugs = tuple(sorted(drugs))
-        involved = tuple(self.involved(d, uses) for d in drugs)
-        inputs = tuple(dict.fromkeys(i for inv in involved for i in inv.inputs))
-        refs = list(rule["references"]) + list(extra_refs)
+        involved = tuple([self.involved(d, uses) for d in drugs])
+        if len(involved) == 1:
+            inputs = involved[0].inputs
+        else:
+            inputs = tuple(dict.fromkeys([i for inv in involved for i in inv.inputs]))
+        refs = self.refs(rule["references"] if not extra_refs else dict.fromkeys(list(rule["references"]) + list(extra_refs)))
         return Finding(
-            id=rule_id,
-            kind=rule["kind"],
-            severity=severity or rule["severity"],
-            effect=rule["effect"],
-            title=rule["title"],
-            message=rule["message"],
-            mechanism=rule["mechanism"],
-            management=rule["management"],
-            drugs=drugs,
-            inputs=inputs,
-            involved=involved,
-            paths=tuple(sorted(set(paths))),
-            references=self.refs(dict.fromkeys(refs)),
-            reasons=tuple(reasons),
-            notes=tuple(notes),
-            context_needed=tuple(context),
-            related=tuple(related),
+            rule_id, rule["kind"], severity or rule["severity"], rule["effect"], rule["title"], rule["message"],
+            rule["mechanism"], rule["management"], drugs, inputs, involved,
+            tuple(sorted(set(paths))) if len(paths) > 1 else tuple(paths),
+            refs, tuple(reasons), tuple(notes), tuple(context), tuple(related),
         )
 
     def side_matches(self, side_entry, rule, drug) -> bool:
@@ -252,41 +284,61 @@ class _Checker:
 
     # --- pairwise rules -------------------------------------------------------------
     def pairs(self) -> None:
-        drugs = sorted(self.uses)
-        winners: dict = {}  # rule id -> {"drugs": set, "paths": [], "related": {}}
-        for i, a in enumerate(drugs):
-            rules_a = self.index.pair_rules.get(a, {})
-            if not rules_a:
-                continue
-            for b in drugs[i + 1:]:
-                rules_b = self.index.pair_rules.get(b, {})
-                matched = []
-                for rid in rules_a.keys() & rules_b.keys():
-                    rule = self.index.rules[rid]
-                    hit = self.match_pair(rule, a, b, rules_a[rid], rules_b[rid])
-                    if hit:
-                        weight = sum(s["weight"] for s in rule["sides"]) * (2 if len(rule["sides"]) == 1 else 1)
-                        matched.append((-SEVERITY_RANK[rule["severity"]], weight, rid, hit))
-                if not matched:
+        pair_rules = self.index.pair_rules
+        memo = self.index.pair_outcomes
+        keyed = [(d, self.uses[d].route) for d in sorted(self.uses) if pair_rules.get(d)]
+        winners: dict = {}  # rule id -> ([drug, ...], [path, ...], [(related ids, a, b), ...])
+        for i, (a, route_a) in enumerate(keyed):
+            for b, route_b in keyed[i + 1:]:
+                key = (a, route_a, b, route_b)
+                outcome = memo.get(key)
+                if outcome is None:
+                    if len(memo) >= 200_000:
+                        memo.clear()
+                    outcome = memo[key] = self.pair_outcome(a, b)
+                if not outcome:
                     continue
-                matched.sort()
-                _, _, rid, path = matched[0]
-                win = winners.setdefault(rid, {"drugs": set(), "paths": [], "related": {}})
-                win["drugs"].update((a, b))
-                win["paths"].append(path)
-                effect = self.index.rules[rid]["effect"]
-                for _, _, other, _ in matched[1:]:
-                    if self.index.rules[other]["effect"] != effect:
-                        win["related"].setdefault(other, set()).update((a, b))
-        for rid, win in winners.items():
+                win = winners.get(outcome[0])
+                if win is None:
+                    win = winners[outcome[0]] = ([], [], [])
+                win[0].append(a)
+                win[0].append(b)
+                win[1].append(outcome[1])
+                if outcome[2]:
+                    win[2].append((outcome[2], a, b))
+        for rid, (drugs, paths, related_hits) in winners.items():
             related = []
-            for other, other_drugs in sorted(win["related"].items()):
-                r = self.index.rules[other]
-                related.append(Related(other, r["severity"], r["effect"], r["title"], tuple(sorted(other_drugs)), tuple(r["references"])))
-            self.findings.append(self.finding(rid, win["drugs"], win["paths"], related=related))
+            if related_hits:
+                grouped: dict = {}
+                for others, a, b in related_hits:
+                    for other in others:
+                        grouped.setdefault(other, set()).update((a, b))
+                for other, other_drugs in sorted(grouped.items()):
+                    r = self.index.rules[other]
+                    related.append(Related(other, r["severity"], r["effect"], r["title"], tuple(sorted(other_drugs)), tuple(r["references"])))
+            self.findings.append(self.finding(rid, set(drugs), paths, related=related))
+
+    def pair_outcome(self, a: str, b: str):
+        """Return (winning rule, explanation path, related rule ids) for two drugs, or ()."""
+        rules_a = self.index.pair_rules[a]
+        rules_b = self.index.pair_rules.get(b, {})
+        matched = []
+        for rid in rules_a.keys() & rules_b.keys():
+            rule = self.index.rules[rid]
+            hit = self.match_pair(rule, a, b, rules_a[rid], rules_b[rid])
+            if hit:
+                weight = sum(s["weight"] for s in rule["sides"]) * (2 if len(rule["sides"]) == 1 else 1)
+                matched.append((-SEVERITY_RANK[rule["severity"]], weight, rid, hit))
+        if not matched:
+            return ()
+        matched.sort()
+        _, _, rid, (first, second) = matched[0]
+        effect = self.index.rules[rid]["effect"]
+        related = tuple(other for _, _, other, _ in matched[1:] if self.index.rules[other]["effect"] != effect)
+        return rid, self.pair_path(first, second), related
 
     def match_pair(self, rule, a, b, entries_a, entries_b):
-        """Return the explanation path if drugs a and b satisfy the rule's two sides."""
+        """Return the two explanation paths if drugs a and b satisfy the rule's sides."""
         n_sides = len(rule["sides"])
         for ea in entries_a:
             if not self.side_matches(ea, rule, a):
@@ -296,20 +348,18 @@ class _Checker:
                     continue
                 if n_sides == 1 or ea[0] != eb[0]:
                     first, second = (ea, eb) if ea[0] <= eb[0] else (eb, ea)
-                    return self.pair_path(first[2], second[2])
+                    return first[2], second[2]
         return None
 
     # --- group and context rules --------------------------------------------------------
     def members(self, rule, uses) -> list:
-        target = rule["sides"][0]["of"]
+        """Return (drug, path) for each drug of `uses` that reaches the rule's subject."""
+        rid = rule["id"]
         out = []
         for drug in sorted(uses):
-            if drug not in self.index.drugs:
-                continue
-            for entries in self.index.drugs[drug]["rules"].get(rule["id"], ()):
-                if entries[2][-1] == target:
-                    out.append((drug, tuple(entries[2])))
-                    break
+            hits = self.index.subject_hits.get(drug)
+            if hits and rid in hits:
+                out.append((drug, hits[rid]))
         return out
 
     def escalate(self, rule, context) -> tuple:
@@ -445,7 +495,7 @@ class _Checker:
             notes, note_refs = self.rule_notes(rule, {"daily": use.daily, "route": use.route})
             self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
 
-    def sedative_load(self) -> dict | None:
+    def sedative_load(self) -> SedativeLoad | None:
         """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
         sedatives = [d for d in sorted(self.uses) if SEDATIVE_CLASS in self.index.drugs[d]["reach"]]
         if not sedatives:
@@ -465,23 +515,17 @@ class _Checker:
             if reason is None and dose is None:
                 reason = "daily dose is not a mass"
             if reason:
-                not_counted.append({"drug": drug, "reason": reason})
+                not_counted.append(NotCounted(drug, reason))
                 continue
-            contribution = dose / (dose + delta["value"])
-            counted.append({
-                "drug": drug,
-                "daily_dose": {"value": dose, "unit": delta["unit"]},
-                "delta": {"value": delta["value"], "unit": delta["unit"]},
-                "contribution": round(contribution, 3),
-                "sources": list(delta["source"]),
-            })
-        return {
-            "method": "Drug Burden Index, sedative component: sum of D/(D + delta), D = daily dose, delta = minimum recommended daily dose",
-            "value": round(sum(c["contribution"] for c in counted), 2) if counted else None,
-            "counted": counted,
-            "not_counted": not_counted,
-            "references": ["hilmer-2007-dbi"],
-        }
+            contribution = round(dose / (dose + delta["value"]), 3)
+            counted.append(LoadItem(drug, Quantity(dose, delta["unit"]), Quantity(float(delta["value"]), delta["unit"]), contribution, tuple(delta["source"])))
+        return SedativeLoad(
+            "Drug Burden Index, sedative component: sum of D/(D + delta), D = daily dose, delta = minimum recommended daily dose",
+            round(sum(c.contribution for c in counted), 2) if counted else None,
+            tuple(counted),
+            tuple(not_counted),
+            ("hilmer-2007-dbi",),
+        )
 
     def run(self) -> None:
         self.pairs()
@@ -499,8 +543,8 @@ def _num(value) -> str:
 def _resolve_all(index: Index, meds: tuple) -> tuple:
     out = []
     for med in meds:
-        text = " ".join(p for p in (med.text, med.dose, med.frequency) if p)
-        res = resolve(index.table, text)
+        text = " ".join(p for p in (med.text, med.dose, med.frequency) if p) if med.dose or med.frequency else med.text
+        res = index.resolve(text)
         if text != med.text:
             res = _replace_text(res, med.text)
         if med.route and res.drugs:
@@ -522,7 +566,25 @@ def _with_route(res: Resolution, route: str) -> Resolution:
 
 
 def check(index: Index, request: CheckRequest) -> Report:
-    """Resolve every medication and evaluate every rule; return the report."""
+    """Resolve every medication and evaluate every rule; return the report.
+
+    The report is a pure function of the index and the request, and every part
+    of it is immutable, so identical requests (an EHR re-checking the same list
+    on each order, the same regimen across many patients) share one report.
+    """
+    memo = index.report_cache
+    try:
+        hit = memo.get(request)
+    except TypeError:  # an unhashable field: compute without the memo
+        return _check(index, request)
+    if hit is None:
+        if len(memo) >= REPORT_MEMO_LIMIT:
+            memo.clear()
+        hit = memo[request] = _check(index, request)
+    return hit
+
+
+def _check(index: Index, request: CheckRequest) -> Report:
     current = _resolve_all(index, request.medications)
     previous = _resolve_all(index, request.previous)
     checker = _Checker(index, request, current, previous)

@@ -93,8 +93,6 @@ def cli():
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
 def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, color):
     """Check a medication list, given as arguments or with --input."""
-    from dataclasses import replace
-
     from .check import CheckRequest, MedicationInput, Patient, check as run
     from .formatters import FORMATTERS
     from .inputs import InputError, parse_input, parse_lines, parse_med_list, parse_json_text, decode
@@ -129,7 +127,7 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
         egfr=egfr if egfr is not None else request.patient.egfr,
     )
     index = _index(rules_dir)
-    report = run(index, replace(request, medications=all_meds, previous=previous, patient=patient))
+    report = run(index, request._replace(medications=all_meds, previous=previous, patient=patient))
     use_color = _use_color(color) and fmt == "text"
     click.echo(FORMATTERS[fmt](report, color=use_color), nl=False, color=use_color)
     sys.exit(exit_code(report, fail_on))

@@ -82,7 +82,22 @@ def summary_dict(report: Report) -> dict:
         "medications": len(report.medications),
         "unresolved": statuses.count("unresolved"),
         "partial": statuses.count("partial"),
-        "sedative_load": report.sedative_load,
+        "sedative_load": _load_dict(report.sedative_load),
+    }
+
+
+def _load_dict(load):
+    if load is None:
+        return None
+    return {
+        "method": load.method,
+        "value": _n(load.value),
+        "counted": [
+            {"drug": c.drug, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution), "sources": list(c.sources)}
+            for c in load.counted
+        ],
+        "not_counted": [{"drug": n.drug, "reason": n.reason} for n in load.not_counted],
+        "references": list(load.references),
     }
 
 
@@ -192,11 +207,11 @@ def format_text(report: Report, color: bool = False) -> str:
         out.append("")
     load = report.sedative_load
     if load:
-        parts = [f"{c['drug']} {_n(c['contribution'])}" for c in load["counted"]]
-        value = f"{_n(load['value'])} ({', '.join(parts)})" if load["value"] is not None else "not computed"
+        parts = [f"{c.drug} {_n(c.contribution)}" for c in load.counted]
+        value = f"{_n(load.value)} ({', '.join(parts)})" if load.value is not None else "not computed"
         out.append(f"Sedative load (Drug Burden Index, sedative component): {value}")
-        if load["not_counted"]:
-            out.append("  Not counted: " + "; ".join(f"{n['drug']} ({n['reason']})" for n in load["not_counted"]))
+        if load.not_counted:
+            out.append("  Not counted: " + "; ".join(f"{n.drug} ({n.reason})" for n in load.not_counted))
         out.append("")
     if report.context_needed:
         out.append("Missing context:")

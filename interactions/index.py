@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .names import NameTable
+from .names import NameTable, resolve
 from .ruledir import builtin_rules_dir, digest_files
 
 INDEX_FORMAT = 1
+MEMO_LIMIT = 100_000
 PREBUILT = Path(__file__).resolve().parent / "_compiled" / "builtin-index.json"
 
 
@@ -34,15 +35,45 @@ class Index:
             for did, d in self.drugs.items()
         }
         self.other_rules = {rid: r for rid, r in self.rules.items() if rid not in pairwise}
+        # For rules about one subject (burden, renal, dose, stopping): drug -> {rule id: path to the subject}.
+        self.subject_hits: dict = {}
+        for did, d in self.drugs.items():
+            hits = {}
+            for rid, entries in d["rules"].items():
+                if rid in pairwise:
+                    continue
+                target = self.rules[rid]["sides"][0]["of"]
+                for _, _, path in entries:
+                    if path[-1] == target:
+                        hits[rid] = tuple(path)
+                        break
+            if hits:
+                self.subject_hits[did] = hits
+        self.display = {f"drug:{d}": e["name"] for d, e in self.drugs.items()}
+        self.display.update({f"class:{c}": e["name"] for c, e in self.classes.items()})
+        # Memo tables: results depend only on the index, so caching them is invisible to callers.
+        self.resolved: dict = {}
+        self.pair_outcomes: dict = {}
+        self.ref_cache: dict = {}
+        self.rendered: dict = {}
+        self.involved_cache: dict = {}
+        self.report_cache: dict = {}
+
+    def resolve(self, text: str):
+        """Resolve a medication string, memoised (lists repeat the same strings)."""
+        hit = self.resolved.get(text)
+        if hit is None:
+            if len(self.resolved) >= MEMO_LIMIT:
+                self.resolved.clear()
+            hit = self.resolved[text] = resolve(self.table, text)
+        return hit
 
     def name_of(self, key: str) -> str:
         """Return the display name of a graph key such as 'class:opioid'."""
-        kind, ident = key.split(":", 1)
-        if kind == "drug":
-            return self.drugs[ident]["name"]
-        if kind == "class":
-            return self.classes[ident]["name"]
-        return self.rules[ident]["title"]
+        name = self.display.get(key)
+        if name is None:
+            name = self.rules[key.split(":", 1)[1]]["title"]
+        return name
 
 
 def cache_path(cache_dir: str | os.PathLike, digest: str) -> Path:

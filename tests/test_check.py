@@ -1,0 +1,98 @@
+"""The engine as a library: purity, memo safety, grouping and the exit-code table."""
+
+from __future__ import annotations
+
+import pytest
+
+from interactions import check
+from interactions.check import CheckRequest, MedicationInput, Patient
+from interactions.exitcodes import batch_exit_code, exit_code
+
+
+def test_library_example_from_the_readme(index):
+    report = check(["Lioresal 10 mg TID", "Ativan 1 mg"], rules=index, patient={"age": 72, "egfr": 45})
+    assert [(f.id, f.severity) for f in report.findings] == [("baclofen-renal-impairment", "major"), ("additive-cns-depression", "moderate")]
+    assert report.findings[1].paths[0].startswith("baclofen → centrally acting muscle relaxant → CNS depressant")
+
+
+def test_memo_never_mixes_up_requests(index):
+    meds = ["baclofen 10 mg TID", "sertraline", "gabapentin"]
+    young = check(meds, rules=index, patient={"age": 40})
+    old = check(meds, rules=index, patient={"age": 80})
+    again = check(meds, rules=index, patient={"age": 40})
+    assert {f.id: f.severity for f in young.findings}["cns-active-burden"] == "moderate"
+    assert {f.id: f.severity for f in old.findings}["cns-active-burden"] == "major"
+    assert again == young
+    stopped = check(["metformin"], rules=index, previous=["baclofen"])
+    not_stopped = check(["metformin"], rules=index)
+    assert [f.id for f in stopped.findings] == ["baclofen-discontinuation"]
+    assert not_stopped.findings == ()
+
+
+def test_report_is_immutable(index):
+    report = check(["baclofen", "alcohol"], rules=index)
+    with pytest.raises(AttributeError):
+        report.findings[0].severity = "minor"
+    with pytest.raises(Exception):
+        report.findings = ()
+
+
+def test_several_drugs_sharing_one_effect_give_one_finding(index):
+    report = check(["baclofen", "zolpidem", "diphenhydramine", "quetiapine", "hydroxyzine"], rules=index)
+    additive = [f for f in report.findings if f.id == "additive-cns-depression"]
+    assert len(additive) == 1
+    assert additive[0].drugs == ("baclofen", "diphenhydramine", "hydroxyzine", "quetiapine", "zolpidem")
+    assert len(additive[0].paths) == 10
+
+
+def test_a_drug_never_interacts_with_itself(index):
+    report = check(["Xanax", "alprazolam 0.5 mg", "ALPRAZolam XR"], rules=index)
+    assert report.findings == ()
+
+
+def test_traversal_goes_upward_only(index):
+    # lorazepam reaches benzodiazepine and its parents, never its siblings
+    reach = index.drugs["lorazepam"]["reach"]
+    assert "class:benzodiazepine" in reach and "class:cns-depressant" in reach
+    assert not any(key.startswith("drug:") for key in reach)
+    assert "class:z-drug" not in reach
+
+
+def test_structured_medication_input(index):
+    request = CheckRequest((MedicationInput("baclofen", dose="25 mg", frequency="QID", route="oral"),), (), Patient())
+    from interactions.check import check as run
+
+    report = run(index, request)
+    assert [f.id for f in report.findings] == ["baclofen-oral-dose-above-maximum"]
+    assert report.medications[0].resolution.strengths[0].daily.value == 100
+
+
+@pytest.mark.parametrize(
+    "severities, complete, fail_on, code",
+    [
+        ([], True, "minor", 0),
+        (["minor"], True, "minor", 1),
+        (["minor"], True, "moderate", 0),
+        (["major"], False, "major", 1),
+        ([], False, "minor", 3),
+        (["moderate"], False, "major", 3),
+        (["contraindicated"], True, "contraindicated", 1),
+    ],
+)
+def test_exit_code_table(severities, complete, fail_on, code):
+    class Finding:
+        def __init__(self, severity):
+            self.severity = severity
+
+    class Report:
+        findings = [Finding(s) for s in severities]
+
+    Report.complete = complete
+    assert exit_code(Report(), fail_on) == code
+
+
+def test_batch_exit_code_table():
+    assert batch_exit_code(True, True, True) == 1
+    assert batch_exit_code(False, True, True) == 2
+    assert batch_exit_code(False, False, True) == 3
+    assert batch_exit_code(False, False, False) == 0
