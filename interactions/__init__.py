@@ -20,7 +20,7 @@ def check(medications, *, rules=None, patient=None, previous=()):
     `patient` is a dict with optional `age` and `egfr`; `previous` is the
     previous list, used to detect drugs stopped abruptly.
     """
-    from .check import CheckRequest, MedicationInput, Patient, check as run
+    from .engine import CheckRequest, MedicationInput, Patient, check as run
 
     def as_input(med):
         return med if isinstance(med, MedicationInput) else MedicationInput(str(med))

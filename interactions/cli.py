@@ -93,7 +93,7 @@ def cli():
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
 def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, color):
     """Check a medication list, given as arguments or with --input."""
-    from .check import CheckRequest, MedicationInput, Patient, check as run
+    from .engine import CheckRequest, MedicationInput, Patient, check as run
     from .formatters import FORMATTERS
     from .inputs import InputError, parse_input, parse_lines, parse_med_list, parse_json_text, decode
 

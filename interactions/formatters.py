@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from . import __version__
-from .check import DISCLAIMER, Finding, MedicationResult, Report
+from .engine import DISCLAIMER, Finding, MedicationResult, Report
 from .sig import Quantity
 
 SCHEMA_VERSION = "1"

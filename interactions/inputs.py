@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 
-from .check import CheckRequest, MedicationInput, Patient
+from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
 from .vocab import ROUTES
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interactions.check import MedicationInput
+from interactions.engine import MedicationInput
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 CASES = []

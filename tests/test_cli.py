@@ -182,7 +182,7 @@ def test_previous_file(cli_run, tmp_path):
 
 
 def test_unexpected_exception_exits_2_not_1(cli_run, monkeypatch):
-    import interactions.check as check_module
+    import interactions.engine as check_module
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("boom")

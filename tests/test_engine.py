@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from interactions import check
-from interactions.check import CheckRequest, MedicationInput, Patient
+from interactions.engine import CheckRequest, MedicationInput, Patient
 from interactions.exitcodes import batch_exit_code, exit_code
 
 
@@ -60,7 +60,7 @@ def test_traversal_goes_upward_only(index):
 
 def test_structured_medication_input(index):
     request = CheckRequest((MedicationInput("baclofen", dose="25 mg", frequency="QID", route="oral"),), (), Patient())
-    from interactions.check import check as run
+    from interactions.engine import check as run
 
     report = run(index, request)
     assert [f.id for f in report.findings] == ["baclofen-oral-dose-above-maximum"]
