@@ -90,9 +90,14 @@ def cli():
 @click.option("--age", type=click.FloatRange(0, 150), help="Patient age in years.")
 @click.option("--egfr", type=click.FloatRange(0, 300), help="Patient eGFR in mL/min/1.73 m2.")
 @click.option("--previous", "previous_file", type=click.File("rb"), help="The previous medication list, to detect drugs stopped abruptly.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
-def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, color):
-    """Check a medication list, given as arguments or with --input."""
+def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color):
+    """Check a medication list, given as arguments or with --input (text, JSON or FHIR R4)."""
+    from dataclasses import replace
+    from datetime import date
+
+    as_of = as_of.date() if as_of else None
     from .engine import CheckRequest, MedicationInput, Patient, check as run
     from .formatters import FORMATTERS
     from .inputs import InputError, parse_input, parse_lines, parse_med_list, parse_json_text, decode
@@ -102,9 +107,9 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
         for i, m in enumerate(meds):
             if len(m.text) > 1000:
                 raise InputError(f"argument {i + 1}: {len(m.text)} characters, over the 1000-character limit for one medication")
-        request = CheckRequest(())
+        request, skipped, notes = CheckRequest(()), (), ()
         if input_file is not None:
-            request = parse_input(_read(input_file), _name(input_file))
+            request, skipped, notes = parse_input(_read(input_file), _name(input_file), as_of or date.today())
         previous = request.previous
         if previous_file is not None:
             where = _name(previous_file)
@@ -128,6 +133,8 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
     )
     index = _index(rules_dir)
     report = run(index, request._replace(medications=all_meds, previous=previous, patient=patient))
+    if skipped or notes:
+        report = replace(report, skipped=skipped, notes=notes)
     use_color = _use_color(color) and fmt == "text"
     click.echo(FORMATTERS[fmt](report, color=use_color), nl=False, color=use_color)
     sys.exit(exit_code(report, fail_on))

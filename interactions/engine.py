@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Optional
 
 from .index import Index
@@ -25,6 +25,7 @@ class MedicationInput(NamedTuple):
     route: Optional[str] = None
     frequency: Optional[str] = None
     ref: Optional[str] = None
+    code: Optional[str] = None  # an RxNorm code (rxcui), e.g. from a FHIR coding
 
 
 class Patient(NamedTuple):
@@ -141,6 +142,8 @@ class Report:
     context_needed: tuple
     rules_digest: str
     sedative_load: SedativeLoad | None = None
+    skipped: tuple = ()
+    notes: tuple = ()
 
     @property
     def complete(self) -> bool:
@@ -540,29 +543,33 @@ def _num(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _resolve_one(index: Index, med: MedicationInput) -> Resolution:
+    extra = " ".join(p for p in (med.dose, med.frequency) if p)
+    entry = index.table.codes.get(med.code) if med.code else None
+    if entry is not None:
+        # The code is authoritative for the drugs; the text still gives strength and frequency.
+        drugs = tuple(sorted(entry["drugs"]))
+        # Parse strength and frequency from the given text, else from the code's own display.
+        for text in (med.text, entry.get("display") or "", " ".join(index.drugs[d]["name"] for d in drugs)):
+            parsed = index.resolve(f"{text} {extra}".strip())
+            if tuple(sorted(parsed.drugs)) == drugs:
+                break
+        label = f"rxcui {med.code}" + (f": {entry['display']}" if entry.get("display") else "")
+        res = replace(parsed, text=med.text, status="resolved", drugs=drugs, matched=(label,),
+                      unrecognized=(), suggestions=(), via="code")
+        if entry.get("route") and parsed.route_source not in ("stated", "product"):
+            res = replace(res, route=entry["route"], route_source="product")
+    else:
+        res = index.resolve(f"{med.text} {extra}" if extra else med.text)
+        if extra:
+            res = replace(res, text=med.text)
+    if med.route and res.drugs:
+        res = replace(res, route=med.route, route_source="stated")
+    return res
+
+
 def _resolve_all(index: Index, meds: tuple) -> tuple:
-    out = []
-    for med in meds:
-        text = " ".join(p for p in (med.text, med.dose, med.frequency) if p) if med.dose or med.frequency else med.text
-        res = index.resolve(text)
-        if text != med.text:
-            res = _replace_text(res, med.text)
-        if med.route and res.drugs:
-            res = _with_route(res, med.route)
-        out.append(MedicationResult(med, res))
-    return tuple(out)
-
-
-def _replace_text(res: Resolution, text: str) -> Resolution:
-    from dataclasses import replace
-
-    return replace(res, text=text)
-
-
-def _with_route(res: Resolution, route: str) -> Resolution:
-    from dataclasses import replace
-
-    return replace(res, route=route, route_source="stated")
+    return tuple(MedicationResult(med, _resolve_one(index, med)) for med in meds)
 
 
 def check(index: Index, request: CheckRequest) -> Report:

@@ -113,6 +113,8 @@ def report_dict(report: Report) -> dict:
         "previous_medications": [medication_dict(m) for m in report.previous],
         "findings": [finding_dict(f) for f in report.findings],
         "context_needed": list(report.context_needed),
+        "skipped": [{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped],
+        "notes": list(report.notes),
         "summary": summary_dict(report),
     }
 
@@ -212,6 +214,15 @@ def format_text(report: Report, color: bool = False) -> str:
         out.append(f"Sedative load (Drug Burden Index, sedative component): {value}")
         if load.not_counted:
             out.append("  Not counted: " + "; ".join(f"{n.drug} ({n.reason})" for n in load.not_counted))
+        out.append("")
+    if report.skipped:
+        out.append("Not checked (inactive in the record):")
+        for s in report.skipped:
+            out.append(f"  {s.name} ({s.ref}): {s.reason}")
+        out.append("")
+    for note in report.notes:
+        out.append(f"Context: {note}")
+    if report.notes:
         out.append("")
     if report.context_needed:
         out.append("Missing context:")

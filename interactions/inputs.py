@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from datetime import date
+from typing import NamedTuple
 
 from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
@@ -158,9 +160,30 @@ def parse_json_text(text: str, where: str):
         raise InputError(f"{where}: JSON nested too deeply") from None
 
 
-def parse_input(data: bytes, where: str) -> CheckRequest:
-    """Read check input: JSON if it starts with '{', otherwise one medication per line."""
+class ParsedInput(NamedTuple):
+    """A request plus what the input format said about it (FHIR skips and provenance)."""
+
+    request: CheckRequest
+    skipped: tuple = ()
+    notes: tuple = ()
+
+
+def parse_value(data, where: str, as_of: date) -> ParsedInput:
+    """Read a decoded JSON value: a check object or a FHIR resource."""
+    if isinstance(data, dict) and isinstance(data.get("resourceType"), str):
+        from .fhir import FhirError, read_fhir
+
+        try:
+            read = read_fhir(data, as_of, where)
+        except FhirError as exc:
+            raise InputError(str(exc)) from None
+        return ParsedInput(read.request, read.skipped, read.notes)
+    return ParsedInput(parse_object(data, where))
+
+
+def parse_input(data: bytes, where: str, as_of: date | None = None) -> ParsedInput:
+    """Read check input: JSON (a check object or FHIR) if it starts with '{', else one medication per line."""
     text = decode(data, where)
     if text.lstrip().startswith(("{", "[")):
-        return parse_object(parse_json_text(text, where), where)
-    return CheckRequest(tuple(parse_lines(text, where)))
+        return parse_value(parse_json_text(text, where), where, as_of or date(1970, 1, 1))
+    return ParsedInput(CheckRequest(tuple(parse_lines(text, where))))

@@ -43,7 +43,7 @@ def test_simple_pair_golden(cli_run):
 def test_json_contract_fields(cli_run):
     data = cli_run("check", "--input", str(GOLDEN / "rich-input.json"), "--format", "json").json()
     assert data["schema_version"] == "1"
-    assert set(data) == {"schema_version", "tool", "rules", "disclaimer", "patient", "medications", "previous_medications", "findings", "context_needed", "summary"}
+    assert set(data) == {"schema_version", "tool", "rules", "disclaimer", "patient", "medications", "previous_medications", "findings", "context_needed", "skipped", "notes", "summary"}
     assert [m["input"] for m in data["medications"]][:2] == ["Baclof 10 mg tablet TID", "OxyCODONE (Immediate Release) 5 mg PO Q4H PRN"]
     for finding in data["findings"]:
         assert {"id", "severity", "effect", "drugs", "inputs", "message", "mechanism", "management", "paths", "references"} <= set(finding)

@@ -1,0 +1,296 @@
+"""Read FHIR R4 medication data (Bundle, MedicationRequest/Statement, Medication, List) into a request."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import NamedTuple
+
+from .engine import CheckRequest, MedicationInput, Patient
+
+RXNORM_SYSTEMS = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+ACTIVE_STATUSES = ("active", "draft", "on-hold", "intended", "unknown")
+INACTIVE_STATUSES = ("stopped", "completed", "cancelled", "entered-in-error", "not-taken", "declined")
+EGFR_LOINC = ("33914-3", "48642-3", "48643-1", "62238-1", "98979-8", "77147-7")
+OBSERVATION_OK = ("final", "amended", "corrected", "preliminary", "registered")
+SNOMED_ROUTES = {
+    "26643006": "oral",
+    "72607000": "intrathecal",
+    "404820008": "epidural",
+    "47625008": "intravenous",
+    "78421000": "intramuscular",
+    "34206005": "subcutaneous",
+    "45890007": "transdermal",
+    "37839007": "sublingual",
+    "54471007": "buccal",
+    "6064005": "topical",
+    "37161004": "rectal",
+    "447694001": "inhaled",
+    "18679011000001101": "inhaled",
+    "46713006": "nasal",
+    "54485002": "ophthalmic",
+    "10547007": "otic",
+    "16857009": "vaginal",
+}
+MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+
+
+class FhirError(Exception):
+    """The FHIR content cannot be read; the message names the element."""
+
+
+class Skipped(NamedTuple):
+    """A medication resource that was not checked, and why."""
+
+    ref: str
+    name: str
+    reason: str
+
+
+class FhirRead(NamedTuple):
+    """What a FHIR payload contained: the request to check and what was skipped."""
+
+    request: CheckRequest
+    skipped: tuple
+    notes: tuple
+
+
+def is_fhir(data) -> bool:
+    """Return True if a decoded JSON value looks like a FHIR resource."""
+    return isinstance(data, dict) and isinstance(data.get("resourceType"), str)
+
+
+def _ref_of(resource: dict) -> str:
+    rtype = resource.get("resourceType", "?")
+    rid = resource.get("id")
+    return f"{rtype}/{rid}" if rid else rtype
+
+
+def _concept_text(concept) -> tuple[str | None, str | None]:
+    """Return (display text, RxNorm code) of a CodeableConcept."""
+    if not isinstance(concept, dict):
+        return None, None
+    code = None
+    display = None
+    for coding in concept.get("coding") or []:
+        if not isinstance(coding, dict):
+            continue
+        if coding.get("system") in RXNORM_SYSTEMS and isinstance(coding.get("code"), str) and code is None:
+            code = coding["code"].strip()
+            display = coding.get("display") or display
+        elif display is None and isinstance(coding.get("display"), str):
+            display = coding["display"]
+    text = concept.get("text") if isinstance(concept.get("text"), str) else None
+    return (text or display), code
+
+
+class _Bundle:
+    """Resources of a payload, findable by fullUrl and Type/id."""
+
+    def __init__(self, resources: list):
+        self.by_url: dict = {}
+        self.by_ref: dict = {}
+        self.resources = []
+        for full_url, resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            self.resources.append(resource)
+            if full_url:
+                self.by_url[full_url] = resource
+            rid = resource.get("id")
+            if rid and resource.get("resourceType"):
+                self.by_ref[f"{resource['resourceType']}/{rid}"] = resource
+
+    def resolve(self, reference: str, container: dict | None):
+        if reference.startswith("#"):
+            for contained in (container or {}).get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+                    return contained
+            return None
+        if reference in self.by_url:
+            return self.by_url[reference]
+        if reference in self.by_ref:
+            return self.by_ref[reference]
+        tail = "/".join(reference.rstrip("/").split("/")[-2:])
+        return self.by_ref.get(tail)
+
+
+def _medication_of(resource: dict, bundle: _Bundle) -> tuple[str | None, str | None, str | None]:
+    """Return (text, rxnorm code, problem) for the medication[x] of a request or statement."""
+    concept = resource.get("medicationCodeableConcept")
+    reference = resource.get("medicationReference")
+    medication = resource.get("medication")  # R5 CodeableReference, accepted leniently
+    if isinstance(medication, dict):
+        concept = concept or medication.get("concept")
+        reference = reference or medication.get("reference")
+    if concept is not None:
+        text, code = _concept_text(concept)
+        return text, code, None
+    if isinstance(reference, dict):
+        target = reference.get("reference")
+        if isinstance(target, str):
+            med = bundle.resolve(target, resource)
+            if med is None:
+                return reference.get("display"), None, f"medicationReference '{target}' not found in the payload"
+            return _medication_resource_text(med)
+        if isinstance(reference.get("display"), str):
+            return reference["display"], None, None
+    return None, None, "no medication[x]"
+
+
+def _medication_resource_text(med: dict) -> tuple[str | None, str | None, str | None]:
+    text, code = _concept_text(med.get("code"))
+    if text or code:
+        return text, code, None
+    names = []
+    for ingredient in med.get("ingredient") or []:
+        if isinstance(ingredient, dict):
+            item = ingredient.get("itemCodeableConcept") or (ingredient.get("item") or {}).get("concept")
+            part, _ = _concept_text(item)
+            if part:
+                names.append(part)
+    if names:
+        return " / ".join(names), None, None
+    return None, None, "Medication has no code or ingredient"
+
+
+def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
+    """Return (dose, route, frequency text) from the first dosageInstruction/dosage."""
+    dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
+    if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], dict):
+        return None, None, None
+    d = dosages[0]
+    dose = None
+    for dr in d.get("doseAndRate") or []:
+        q = dr.get("doseQuantity") if isinstance(dr, dict) else None
+        if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
+            dose = f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip()
+            break
+    route = None
+    route_concept = d.get("route")
+    if isinstance(route_concept, dict):
+        for coding in route_concept.get("coding") or []:
+            if isinstance(coding, dict) and coding.get("system") in (SNOMED, None) and coding.get("code") in SNOMED_ROUTES:
+                route = SNOMED_ROUTES[coding["code"]]
+                break
+        if route is None:
+            from .inputs import route_of
+
+            label = route_concept.get("text") or next(
+                (c.get("display") for c in route_concept.get("coding") or [] if isinstance(c, dict) and c.get("display")), None
+            )
+            if isinstance(label, str):
+                route = route_of(label) or route_of(label.split()[0]) if label.strip() else None
+    frequency = None
+    repeat = (d.get("timing") or {}).get("repeat") if isinstance(d.get("timing"), dict) else None
+    if isinstance(repeat, dict):
+        per_day = _per_day(repeat)
+        if per_day:
+            frequency = f"every {24.0 / per_day:g} hours"
+    as_needed = d.get("asNeededBoolean") is True or "asNeededCodeableConcept" in d or d.get("asNeeded") is True
+    if as_needed:
+        frequency = f"{frequency} prn" if frequency else "prn"
+    if frequency is None and isinstance(d.get("text"), str):
+        frequency = d["text"][:200]
+    return dose, route, frequency
+
+
+def _per_day(repeat: dict) -> float | None:
+    freq = repeat.get("frequencyMax") or repeat.get("frequency") or 1
+    period = repeat.get("period")
+    unit = repeat.get("periodUnit")
+    if not isinstance(period, (int, float)) or period <= 0 or not isinstance(freq, (int, float)):
+        return None
+    factor = {"h": 24.0, "min": 1440.0, "d": 1.0, "wk": 1.0 / 7.0, "mo": 1.0 / 30.0}.get(unit)
+    return freq * factor / period if factor else None
+
+
+def _age(patient: dict, as_of: date) -> float | None:
+    born = patient.get("birthDate")
+    if not isinstance(born, str) or len(born) < 4:
+        return None
+    try:
+        parts = [int(p) for p in born.split("-")]
+    except ValueError:
+        return None
+    year, month, day = (parts + [7, 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
+    years = as_of.year - year - ((as_of.month, as_of.day) < (month, day))
+    return float(years) if years >= 0 else None
+
+
+def _egfr(observations: list) -> tuple[float | None, str | None]:
+    best = None
+    for obs in observations:
+        if obs.get("status") not in OBSERVATION_OK:
+            continue
+        codes = [c.get("code") for c in ((obs.get("code") or {}).get("coding") or []) if isinstance(c, dict) and c.get("system") in (LOINC, None)]
+        if not any(code in EGFR_LOINC for code in codes):
+            continue
+        value = (obs.get("valueQuantity") or {}).get("value")
+        if not isinstance(value, (int, float)):
+            continue
+        when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("end") or obs.get("issued") or ""
+        if best is None or str(when) > best[0]:
+            best = (str(when), float(value), _ref_of(obs))
+    return (best[1], f"eGFR {best[1]:g} from {best[2]} ({best[0] or 'no date'})") if best else (None, None)
+
+
+def read_fhir(data: dict, as_of: date, where: str = "input") -> FhirRead:
+    """Turn a FHIR resource (Bundle, MedicationRequest/Statement, Medication, List) into a request."""
+    rtype = data.get("resourceType")
+    entries: list = []
+    if rtype == "Bundle":
+        for i, entry in enumerate(data.get("entry") or []):
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                raise FhirError(f"{where}: entry[{i}]: missing 'resource'")
+            if not isinstance(entry["resource"].get("resourceType"), str):
+                raise FhirError(f"{where}: entry[{i}].resource: missing 'resourceType'")
+            entries.append((entry.get("fullUrl"), entry["resource"]))
+    elif rtype in MEDICATION_TYPES + ("Medication", "List", "Patient", "Observation"):
+        entries.append((None, data))
+    else:
+        raise FhirError(f"{where}: unsupported resourceType '{rtype}' (expected Bundle, MedicationRequest, MedicationStatement, Medication or List)")
+    bundle = _Bundle(entries)
+    items = [r for r in bundle.resources if r.get("resourceType") in MEDICATION_TYPES]
+    for lst in (r for r in bundle.resources if r.get("resourceType") == "List"):
+        for item in lst.get("entry") or []:
+            target = ((item or {}).get("item") or {}).get("reference") if isinstance(item, dict) else None
+            if isinstance(target, str):
+                resolved = bundle.resolve(target, lst)
+                if resolved is not None and resolved.get("resourceType") in MEDICATION_TYPES + ("Medication",) and resolved not in items:
+                    items.append(resolved)
+    if not items:
+        items = [r for r in bundle.resources if r.get("resourceType") == "Medication"]
+
+    meds, skipped = [], []
+    for resource in items:
+        ref = _ref_of(resource)
+        if resource.get("resourceType") == "Medication":
+            text, code, problem = _medication_resource_text(resource)
+            dose = route = frequency = None
+            status = resource.get("status") or "active"
+            status = "active" if status == "inactive" and False else status
+        else:
+            text, code, problem = _medication_of(resource, bundle)
+            dose, route, frequency = _dosage(resource)
+            status = resource.get("status") or "unknown"
+        if status in INACTIVE_STATUSES:
+            skipped.append(Skipped(ref, text or (f"rxcui:{code}" if code else "?"), f"status {status}"))
+            continue
+        if status not in ACTIVE_STATUSES and resource.get("resourceType") != "Medication":
+            skipped.append(Skipped(ref, text or "?", f"unknown status '{status}'"))
+            continue
+        name = text or (f"rxcui:{code}" if code else f"(unidentified medication in {ref}{': ' + problem if problem else ''})")
+        meds.append(MedicationInput(name[:1000], dose=dose, route=route, frequency=frequency, ref=ref, code=code))
+
+    notes = []
+    patient = next((r for r in bundle.resources if r.get("resourceType") == "Patient"), None)
+    age = _age(patient, as_of) if patient else None
+    if age is not None:
+        notes.append(f"age {age:g} from {_ref_of(patient)}.birthDate as of {as_of.isoformat()}")
+    egfr, egfr_note = _egfr([r for r in bundle.resources if r.get("resourceType") == "Observation"])
+    if egfr_note:
+        notes.append(egfr_note)
+    request = CheckRequest(tuple(meds), (), Patient(age=age, egfr=egfr))
+    return FhirRead(request, tuple(skipped), tuple(notes))

@@ -1,0 +1,131 @@
+"""FHIR R4 input: bundles shaped like EHR exports, references, statuses, dosage and patient context."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from interactions.engine import check
+from interactions.fhir import FhirError, read_fhir
+
+BUNDLE = json.loads((Path(__file__).resolve().parent / "fhir" / "ehr-bundle.json").read_text())
+AS_OF = date(2026, 11, 22)
+
+
+@pytest.fixture(scope="module")
+def read():
+    return read_fhir(BUNDLE, AS_OF)
+
+
+def test_every_reference_style_is_followed(read):
+    meds = {m.ref: m for m in read.request.medications}
+    assert meds["MedicationRequest/mr-baclofen"].code == "197391"
+    assert meds["MedicationRequest/mr-xanax"].code == "141927"  # contained '#med1'
+    assert meds["MedicationStatement/ms-oxy"].code == "1049621"  # urn:uuid fullUrl
+    assert meds["MedicationRequest/mr-lisinopril"].text == "Lisinopril 10 mg tablet"  # Medication/abc
+    assert meds["MedicationStatement/ms-gaba"].text == "gabapentin 300 mg capsule"  # text only
+
+
+def test_list_entries_are_not_counted_twice(read):
+    refs = [m.ref for m in read.request.medications]
+    assert refs.count("MedicationStatement/ms-gaba") == 1
+
+
+def test_statuses_are_filtered_and_skips_listed(read):
+    assert [(s.ref, s.reason) for s in read.skipped] == [
+        ("MedicationRequest/mr-lorazepam-stopped", "status stopped"),
+        ("MedicationRequest/mr-error", "status entered-in-error"),
+    ]
+    kept = {m.ref for m in read.request.medications}
+    assert "MedicationRequest/mr-lisinopril" in kept  # on-hold counts
+    assert "MedicationStatement/ms-gaba" in kept  # intended counts
+
+
+def test_unidentifiable_medication_is_kept_with_its_resource_id(read):
+    meds = {m.ref: m for m in read.request.medications}
+    assert meds["MedicationRequest/mr-dangling"].text == "(unidentified medication in MedicationRequest/mr-dangling: medicationReference 'Medication/not-in-bundle' not found in the payload)"
+
+
+def test_patient_context(read):
+    assert read.request.patient.age == 76
+    assert read.request.patient.egfr == 48  # the most recent valid eGFR, not the entered-in-error one
+    assert read.notes == ("age 76 from Patient/p1.birthDate as of 2026-11-22", "eGFR 48 from Observation/egfr-new (2026-10-01)")
+
+
+def test_dosage_gives_route_and_daily_dose(index, read):
+    report = check(index, read.request)
+    by_ref = {m.given.ref: m.resolution for m in report.medications}
+    baclofen = by_ref["MedicationRequest/mr-baclofen"]
+    assert (baclofen.route, baclofen.route_source) == ("oral", "stated")
+    assert baclofen.strengths[0].daily.value == 30
+    oxy = by_ref["MedicationStatement/ms-oxy"]
+    assert oxy.drugs == ("oxycodone",) and oxy.via == "code"
+    assert oxy.strengths[0].daily.value == 20  # 5 mg from the code's display, q6h prn
+    assert by_ref["MedicationRequest/mr-xanax"].frequency.as_needed is True
+
+
+def test_bundle_check_end_to_end(index, read):
+    report = check(index, read.request)
+    found = {f.id: f.severity for f in report.findings}
+    assert found == {
+        "baclofen-renal-impairment": "major",
+        "cns-active-burden": "major",
+        "opioid-benzodiazepine": "major",
+        "opioid-cns-depressant": "major",
+        "opioid-gabapentinoid": "major",
+        "additive-cns-depression": "moderate",
+        "baclofen-blood-pressure-lowering": "minor",
+    }
+    assert report.complete is False
+    unresolved = [m.given.ref for m in report.medications if m.resolution.status != "resolved"]
+    assert unresolved == ["MedicationRequest/mr-unknown", "MedicationRequest/mr-dangling"]
+
+
+def test_intrathecal_route_by_snomed_code(index):
+    resource = {
+        "resourceType": "MedicationRequest", "id": "it", "status": "active",
+        "medicationCodeableConcept": {"text": "baclofen 2000 mcg/mL"},
+        "dosageInstruction": [{"route": {"coding": [{"system": "http://snomed.info/sct", "code": "72607000"}]}}],
+    }
+    request = read_fhir(resource, AS_OF).request
+    assert request.medications[0].route == "intrathecal"
+
+
+def test_single_medication_resource():
+    read = read_fhir({"resourceType": "Medication", "id": "m", "code": {"text": "Xanax 1 mg"}}, AS_OF)
+    assert [m.text for m in read.request.medications] == ["Xanax 1 mg"]
+
+
+def test_standalone_list_with_contained_statements():
+    data = {
+        "resourceType": "List", "id": "l", "status": "current", "mode": "snapshot",
+        "contained": [{"resourceType": "MedicationStatement", "id": "s1", "status": "active", "medicationCodeableConcept": {"text": "baclofen"}}],
+        "entry": [{"item": {"reference": "#s1"}}],
+    }
+    assert [m.text for m in read_fhir(data, AS_OF).request.medications] == ["baclofen"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"resourceType": "Condition"}, "input: unsupported resourceType 'Condition' (expected Bundle, MedicationRequest, MedicationStatement, Medication or List)"),
+        ({"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}, "input: entry[0]: missing 'resource'"),
+        ({"resourceType": "Bundle", "entry": [{"resource": {"id": "x"}}]}, "input: entry[0].resource: missing 'resourceType'"),
+    ],
+)
+def test_malformed_fhir(data, message):
+    with pytest.raises(FhirError) as exc:
+        read_fhir(data, AS_OF)
+    assert str(exc.value) == message
+
+
+def test_cli_reads_a_bundle(cli_run):
+    path = Path(__file__).resolve().parent / "fhir" / "ehr-bundle.json"
+    result = cli_run("check", "--input", str(path), "--as-of", "2026-11-22", "--format", "json")
+    assert result.exit_code == 1
+    data = result.json()
+    assert data["patient"] == {"age": 76, "egfr": 48}
+    assert [s["ref"] for s in data["skipped"]] == ["MedicationRequest/mr-lorazepam-stopped", "MedicationRequest/mr-error"]
