@@ -140,6 +140,60 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
     sys.exit(exit_code(report, fail_on))
 
 
+@cli.command()
+@click.argument("input_path", metavar="INPUT")
+@click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
+              help="JSONL (check objects or FHIR bundles, one per line) or long CSV (id,medication,...).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True, help="Exit 1 if any record has a finding at or above this severity.")
+@RULES_OPTION
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes; output order is kept.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
+@click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: only when stderr is a terminal).")
+def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress):
+    """Check many lists: one JSON result per record on stdout, in input order; summary on stderr."""
+    import time
+    from datetime import date
+
+    from .batch import BatchError, iter_records, open_input, run_batch
+    from .exitcodes import batch_exit_code
+
+    try:
+        raw = click.get_binary_stream("stdin") if input_path == "-" else open(input_path, "rb")
+    except OSError as exc:
+        _fail(f"{input_path}: {exc.strerror}")
+    stream, fmt = open_input(raw, input_path, input_format)
+    show = progress if progress is not None else sys.stderr.isatty()
+    out = click.get_text_stream("stdout")
+    counts = {"records": 0, "failing": 0, "findings": 0, "incomplete": 0, "errors": 0}
+    start = time.perf_counter()
+    last = start
+    try:
+        for outcome in run_batch(iter_records(stream, fmt), fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
+                                 workers=workers, rules_dir=rules_dir, cache_dir=cache_dir()):
+            out.write(outcome.text + "\n")
+            counts["records"] += 1
+            counts["failing"] += outcome.failing
+            counts["findings"] += outcome.findings
+            counts["incomplete"] += outcome.incomplete
+            counts["errors"] += outcome.error
+            if show and time.perf_counter() - last > 0.5:
+                last = time.perf_counter()
+                click.echo(f"\r{counts['records']} records ({counts['records'] / (last - start):.0f}/s)", err=True, nl=False)
+    except BatchError as exc:
+        _fail(f"{input_path}: {exc}")
+    out.flush()
+    elapsed = time.perf_counter() - start
+    if show:
+        click.echo("\r", err=True, nl=False)
+    rate = counts["records"] / elapsed if elapsed > 0 else 0.0
+    click.echo(
+        f"interactions batch: {counts['records']} records, {counts['failing']} with findings at or above {fail_on}, "
+        f"{counts['incomplete']} incomplete, {counts['errors']} errors; {elapsed:.2f} s, {rate:.0f} records/s",
+        err=True,
+    )
+    sys.exit(batch_exit_code(counts["failing"] > 0, counts["errors"] > 0, counts["incomplete"] > 0))
+
+
 @cli.group()
 def rules():
     """Validate or compile a rules folder."""

@@ -176,7 +176,7 @@ class _Use:
     has_strength: bool = False
 
 
-REPORT_MEMO_LIMIT = 20_000
+REPORT_MEMO_LIMIT = 2_048
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
 
@@ -527,7 +527,7 @@ class _Checker:
             round(sum(c.contribution for c in counted), 2) if counted else None,
             tuple(counted),
             tuple(not_counted),
-            ("hilmer-2007-dbi",),
+            self.refs(dict.fromkeys(["hilmer-2007-dbi", *(sid for c in counted for sid in c.sources)])),
         )
 
     def run(self) -> None:

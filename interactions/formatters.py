@@ -60,7 +60,7 @@ def finding_dict(f: Finding) -> dict:
             for i in f.involved
         ],
         "paths": list(f.paths),
-        "references": [{"id": r.id, "citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url} for r in f.references],
+        "references": [r.id for r in f.references],
         "reasons": list(f.reasons),
         "notes": list(f.notes),
         "context_needed": list(f.context_needed),
@@ -69,6 +69,18 @@ def finding_dict(f: Finding) -> dict:
             for r in f.related
         ],
     }
+
+
+def references_dict(report: Report) -> dict:
+    """Return every source cited by the report's findings, once, keyed by id."""
+    out = {}
+    cited = [r for f in report.findings for r in f.references]
+    if report.sedative_load:
+        cited.extend(report.sedative_load.references)
+    for r in cited:
+        if r.id not in out:
+            out[r.id] = {"citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url}
+    return out
 
 
 def summary_dict(report: Report) -> dict:
@@ -97,7 +109,7 @@ def _load_dict(load):
             for c in load.counted
         ],
         "not_counted": [{"drug": n.drug, "reason": n.reason} for n in load.not_counted],
-        "references": list(load.references),
+        "references": [r.id for r in load.references],
     }
 
 
@@ -113,6 +125,7 @@ def report_dict(report: Report) -> dict:
         "previous_medications": [medication_dict(m) for m in report.previous],
         "findings": [finding_dict(f) for f in report.findings],
         "context_needed": list(report.context_needed),
+        "references": references_dict(report),
         "skipped": [{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped],
         "notes": list(report.notes),
         "summary": summary_dict(report),
@@ -243,3 +256,85 @@ def format_text(report: Report, color: bool = False) -> str:
 
 
 FORMATTERS = {"text": format_text, "json": format_json}
+
+
+# --- compact JSON for batch: byte-identical to json.dumps(report_dict(...), sort_keys=True,
+# separators=(",", ":"), ensure_ascii=False), assembled from cached fragments because the
+# same medications, drugs and rules recur across millions of records.
+
+_ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+# json's own C string encoder (what _ENC uses for strings), without the per-call encoder setup.
+_STR = json.encoder.encode_basestring
+
+
+def _strs(items) -> str:
+    return "[" + ",".join(map(_STR, items)) + "]"
+_FRAGMENTS: dict = {}
+_FRAGMENT_LIMIT = 50_000
+
+
+def _fragment(kind: str, key, make) -> str:
+    cache_key = (kind, key)
+    text = _FRAGMENTS.get(cache_key)
+    if text is None:
+        if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
+            _FRAGMENTS.clear()
+        text = _FRAGMENTS[cache_key] = make()
+    return text
+
+
+def _involved_dict(i) -> dict:
+    return {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
+
+
+def _encode_medication(m: MedicationResult) -> str:
+    # Keyed by the memoised Resolution's identity (cheap) rather than its deep hash; the entry
+    # keeps a reference to that object, so an id reused after it is freed can never match.
+    key = (m.given, id(m.resolution))
+    hit = _FRAGMENTS.get(("med", key))
+    if hit is not None and hit[0] is m.resolution:
+        return hit[1]
+    text = _ENC(medication_dict(m))
+    if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[("med", key)] = (m.resolution, text)
+    return text
+
+
+def _encode_finding(f: Finding) -> str:
+    static = _fragment("rule", (f.id, f.kind, f.effect, f.title, f.message, f.mechanism, f.management), lambda: {
+        "effect": _ENC(f.effect), "id": _ENC(f.id), "kind": _ENC(f.kind), "management": _ENC(f.management),
+        "mechanism": _ENC(f.mechanism), "message": _ENC(f.message), "title": _ENC(f.title),
+    })
+    return (
+        f'{{"context_needed":{_strs(f.context_needed)},"drugs":{_strs(f.drugs)},"effect":{static["effect"]},'
+        f'"id":{static["id"]},"inputs":{_strs(f.inputs)},'
+        f'"involved":[{",".join([_fragment("involved", i, lambda i=i: _ENC(_involved_dict(i))) for i in f.involved])}],'
+        f'"kind":{static["kind"]},"management":{static["management"]},"mechanism":{static["mechanism"]},'
+        f'"message":{static["message"]},"notes":{_strs(f.notes)},"paths":{_strs(f.paths)},"reasons":{_strs(f.reasons)},'
+        f'"references":{_fragment("refs", f.references, lambda: _strs([r.id for r in f.references]))},'
+        f'"related":{_ENC(finding_dict(f)["related"]) if f.related else "[]"},"severity":{_STR(f.severity)},"title":{static["title"]}}}'
+    )
+
+
+def encode_compact(report: Report, extra: dict | None = None) -> str:
+    """Encode a report (plus extra top-level keys) as one sorted, compact JSON line."""
+    cited = tuple(r for f in report.findings for r in f.references) + (report.sedative_load.references if report.sedative_load else ())
+    parts = {
+        "context_needed": _strs(report.context_needed),
+        "disclaimer": _fragment("const", "disclaimer", lambda: _ENC(DISCLAIMER)),
+        "findings": "[" + ",".join(_encode_finding(f) for f in report.findings) + "]",
+        "medications": "[" + ",".join([_encode_medication(m) for m in report.medications]) + "]",
+        "notes": _strs(report.notes),
+        "patient": _ENC({"age": _n(report.patient.age), "egfr": _n(report.patient.egfr)}),
+        "previous_medications": "[" + ",".join([_encode_medication(m) for m in report.previous]) + "]",
+        "references": _fragment("cited", cited, lambda: _ENC(references_dict(report))),
+        "rules": _fragment("rules", report.rules_digest, lambda: _ENC({"digest": report.rules_digest})),
+        "schema_version": _STR(SCHEMA_VERSION),
+        "skipped": _ENC([{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped]),
+        "summary": _ENC(summary_dict(report)),
+        "tool": _fragment("const", "tool", lambda: _ENC({"name": "interactions", "version": __version__})),
+    }
+    for key, value in (extra or {}).items():
+        parts[key] = _ENC(value)
+    return "{" + ",".join(f"{_ENC(k)}:{parts[k]}" for k in sorted(parts)) + "}"

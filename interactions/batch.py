@@ -1,0 +1,266 @@
+"""Check many medication lists from JSONL, CSV or NDJSON FHIR; results stream in input order."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from collections import deque
+from dataclasses import replace
+from datetime import date
+from typing import Iterable, Iterator, NamedTuple
+
+from .engine import CheckRequest, MedicationInput, Patient, check
+from .formatters import encode_compact
+from .inputs import InputError, ParsedInput, _check_text, parse_value, route_of
+from .vocab import SEVERITY_RANK
+
+CSV_REQUIRED = ("id", "medication")
+CSV_OPTIONAL = ("dose", "route", "frequency", "age", "egfr")
+MAX_LINE_CHARS = 4 * 1024 * 1024
+_SURROGATE = re.compile("[\udc80-\udcff]")
+CHUNK = 256
+
+
+class Record(NamedTuple):
+    """One input record before checking: where it starts, and its raw content."""
+
+    line: int
+    kind: str  # "json" or "csv"
+    payload: object  # the JSON text, or a list of (line, row dict)
+    id: object = None
+
+
+class Outcome(NamedTuple):
+    """One output line and what it counts towards."""
+
+    text: str
+    failing: bool
+    findings: bool
+    incomplete: bool
+    error: bool
+
+
+class BatchError(Exception):
+    """The batch input as a whole cannot be read (e.g. a CSV without the required header)."""
+
+
+def open_input(raw, name: str, fmt: str = "auto") -> tuple[io.TextIOBase, str]:
+    """Wrap a binary stream: gunzip if needed, pick JSONL or CSV, decode UTF-8 lazily.
+
+    Undecodable bytes are kept as surrogates so that only their record fails.
+    """
+    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
+    if name.endswith(".gz") or buffered.peek(2)[:2] == b"\x1f\x8b":
+        buffered = io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"))
+    if fmt == "auto":
+        base = name[:-3] if name.endswith(".gz") else name
+        if base.endswith(".csv"):
+            fmt = "csv"
+        elif base.endswith((".jsonl", ".ndjson", ".json")):
+            fmt = "jsonl"
+        else:
+            head = buffered.peek(1024)[:1024].decode("utf-8", "replace").lstrip("\ufeff \r\n\t")
+            fmt = "jsonl" if head.startswith("{") else "csv"
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors="surrogateescape", newline=""), fmt
+
+
+def iter_records(stream: io.TextIOBase, fmt: str) -> Iterator[Record]:
+    """Yield records from a text stream; never loads the whole input."""
+    if fmt == "jsonl":
+        for number, line in enumerate(stream, start=1):
+            if number == 1:
+                line = line.lstrip("\ufeff")
+            if line.strip():
+                yield Record(number, "json", line)
+        return
+    yield from _csv_records(stream)
+
+
+def _csv_records(stream) -> Iterator[Record]:
+    reader = csv.reader(stream)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.lstrip("\ufeff").strip().lower() for h in header]
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    if missing:
+        raise BatchError(f"line 1: CSV header must have columns {', '.join(CSV_REQUIRED)} (missing {', '.join(missing)}); optional: {', '.join(CSV_OPTIONAL)}")
+    unknown = [h for h in header if h not in CSV_REQUIRED + CSV_OPTIONAL]
+    if unknown:
+        raise BatchError(f"line 1: unknown CSV column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_REQUIRED + CSV_OPTIONAL)}")
+    current_id = None
+    rows: list = []
+    start = 0
+    for cells in reader:
+        number = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        row = dict(zip(header, cells))
+        if len(cells) > len(header):
+            row["__error__"] = f"line {number}: {len(cells)} columns, more than the {len(header)} in the header"
+        rid = row.get("id", "").strip()
+        if rows and rid != current_id:
+            yield Record(start, "csv", rows, current_id)
+            rows = []
+        if not rows:
+            current_id, start = rid, number
+        rows.append((number, row))
+    if rows:
+        yield Record(start, "csv", rows, current_id)
+
+
+def _request_from_rows(rows: list) -> CheckRequest:
+    meds = []
+    context: dict = {}
+    for number, row in rows:
+        if "__error__" in row:
+            raise InputError(row["__error__"])
+        if any(_SURROGATE.search(v or "") for v in row.values()):
+            raise InputError(f"line {number}: not valid UTF-8")
+        name = (row.get("medication") or "").strip()
+        if not name:
+            raise InputError(f"line {number}: empty 'medication'")
+        route = (row.get("route") or "").strip() or None
+        if route is not None:
+            mapped = route_of(route)
+            if mapped is None:
+                raise InputError(f"line {number}: unknown route {json.dumps(route)}")
+            route = mapped
+        meds.append(MedicationInput(
+            _check_text(name, f"line {number}"),
+            dose=(row.get("dose") or "").strip() or None,
+            route=route,
+            frequency=(row.get("frequency") or "").strip() or None,
+            ref=f"line {number}",
+        ))
+        for key, low, high in (("age", 0, 150), ("egfr", 0, 300)):
+            raw = (row.get(key) or "").strip()
+            if not raw:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                raise InputError(f"line {number}: {key} {json.dumps(raw)} is not a number") from None
+            if not low <= value <= high:
+                raise InputError(f"line {number}: {key} {raw} is out of range ({low} to {high})")
+            if key in context and context[key] != value:
+                raise InputError(f"line {number}: {key} {raw} differs from {context[key]:g} given earlier for the same id")
+            context[key] = value
+    return CheckRequest(tuple(meds), (), Patient(age=context.get("age"), egfr=context.get("egfr")))
+
+
+def _dump(data) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def process(index, record: Record, fail_on: str, as_of: date) -> Outcome:
+    """Check one record; a record that cannot be read becomes an error line, never an exception."""
+    rid = record.id
+    try:
+        if record.kind == "json":
+            text = record.payload
+            if len(text) > MAX_LINE_CHARS:
+                raise InputError(f"line {record.line}: {len(text)} characters, over the {MAX_LINE_CHARS}-character limit")
+            if _SURROGATE.search(text):
+                raise InputError(f"line {record.line}: not valid UTF-8")
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"line {record.line}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+            if isinstance(data, dict):
+                rid = data.get("id", rid)
+                if rid is not None and not isinstance(rid, (str, int, float)):
+                    rid = None
+                    raise InputError(f"line {record.line}: 'id' must be a string or a number")
+            parsed = parse_value(data, f"line {record.line}", as_of)
+        else:
+            parsed = ParsedInput(_request_from_rows(record.payload))
+        if not parsed.request.medications:
+            raise InputError(f"line {record.line}: no medications")
+        report = check(index, parsed.request)
+    except InputError as exc:
+        return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
+    except RecursionError:
+        return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
+    if parsed.skipped or parsed.notes:
+        report = replace(report, skipped=parsed.skipped, notes=parsed.notes)
+    threshold = SEVERITY_RANK[fail_on]
+    failing = any(SEVERITY_RANK[f.severity] >= threshold for f in report.findings)
+    return Outcome(encode_compact(report, {"id": rid, "line": record.line}), failing, bool(report.findings), not report.complete, False)
+
+
+# --- running, in one process or several ---------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _freeze() -> None:
+    """Move the long-lived index out of the garbage collector's sight: it is never freed."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def _init_worker(rules_dir, cache_dir, fail_on, as_of) -> None:
+    from .index import load_index
+
+    _WORKER.update(index=load_index(rules_dir, cache_dir), fail_on=fail_on, as_of=as_of)
+    _freeze()
+
+
+def _run_chunk(chunk: list) -> list:
+    return [process(_WORKER["index"], r, _WORKER["fail_on"], _WORKER["as_of"]) for r in chunk]
+
+
+def _chunks(records: Iterable[Record]) -> Iterator[list]:
+    chunk: list = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", as_of: date | None = None,
+              workers: int = 1, rules_dir=None, cache_dir=None) -> Iterator[Outcome]:
+    """Yield one Outcome per record, in input order, with a bounded number of records in flight."""
+    as_of = as_of or date(1970, 1, 1)
+    if workers <= 1:
+        if index is None:
+            from .index import load_index
+
+            index = load_index(rules_dir, cache_dir)
+        _freeze()
+        for record in records:
+            yield process(index, record, fail_on, as_of)
+        return
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    window = workers * 4
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(rules_dir, cache_dir, fail_on, as_of)) as pool:
+        pending: deque = deque()
+        for chunk in _chunks(records):
+            pending.append(pool.apply_async(_run_chunk, (chunk,)))
+            while len(pending) >= window:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def check_records(records: Iterable[dict], rules=None, *, fail_on: str = "minor", as_of: date | None = None) -> Iterator[dict]:
+    """Check an iterable of check objects (dicts, as in JSONL); yield one result dict per record, in order."""
+    from . import load_rules
+
+    index = rules if rules is not None else load_rules()
+    for number, data in enumerate(records, start=1):
+        record = Record(number, "json", json.dumps(data))
+        yield json.loads(process(index, record, fail_on, as_of or date(1970, 1, 1)).text)

@@ -1,0 +1,158 @@
+"""Batch checking: JSONL, CSV and gzip input, bad records, order, workers and the exit-code table."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from interactions.batch import check_records
+from interactions.formatters import encode_compact, report_dict
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import data as bench_data  # noqa: E402
+
+
+def test_compact_encoding_is_byte_identical_to_json_dumps(index, run_check):
+    rng = random.Random(7)
+    vocabulary = [v for v, _ in bench_data.VOCABULARY] + ["baclofn", "Gablofen", "Tylenol PM", "rxcui:1049621"]
+    for _ in range(300):
+        meds = rng.sample(vocabulary, rng.randint(1, 12))
+        patient = {"age": rng.choice([None, 40, 80]), "egfr": rng.choice([None, 25, 90])}
+        report = run_check(*meds, patient=patient, previous=rng.sample(vocabulary, rng.randint(0, 3)))
+        extra = {"id": "r1", "line": 3}
+        expected = json.dumps({**report_dict(report), **extra}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert encode_compact(report, extra) == expected
+
+
+def write(tmp_path, name, text, gz=False):
+    path = tmp_path / name
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+JSONL = (
+    '{"id": "a", "medications": ["baclofen", "alcohol"]}\n'
+    "not json\n"
+    '{"id": "b", "medications": "baclofen"}\n'
+    "\n"
+    '{"id": 3, "medications": ["sertraline"]}\n'
+    '{"medication": ["x"]}\n'
+    '{"id": "c", "medications": ["baclofn"]}\n'
+    '{"id": "d"}\n'
+)
+
+
+def lines(result):
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_jsonl_with_malformed_lines_in_several_places(cli_run, tmp_path):
+    result = cli_run("batch", str(write(tmp_path, "in.jsonl", JSONL)))
+    out = lines(result)
+    assert [(o.get("id"), o["line"], o.get("error")) for o in out] == [
+        ("a", 1, None),
+        (None, 2, "line 2, column 1: invalid JSON: Expecting value"),
+        ("b", 3, "line 3: 'medications' must be a list, got str"),
+        (3, 5, None),
+        (None, 6, "line 6: unknown key 'medication' (did you mean 'medications'?)"),
+        ("c", 7, None),
+        ("d", 8, "line 8: missing 'medications'"),
+    ]
+    assert out[0]["findings"][0]["id"] == "alcohol-cns-depressant"
+    assert out[5]["summary"]["complete"] is False
+    assert result.exit_code == 1
+    assert result.stderr.startswith("interactions batch: 7 records, 1 with findings at or above minor, 1 incomplete, 4 errors; ")
+
+
+def test_record_shape_matches_check_json(cli_run, tmp_path):
+    single = cli_run("check", "baclofen", "alcohol", "--format", "json").json()
+    record = lines(cli_run("batch", str(write(tmp_path, "in.jsonl", '{"id": "a", "medications": ["baclofen", "alcohol"]}\n'))))[0]
+    assert record.pop("id") == "a" and record.pop("line") == 1
+    single["medications"][0]["ref"] = record["medications"][0]["ref"] = None
+    single["medications"][1]["ref"] = record["medications"][1]["ref"] = None
+    assert record == single
+
+
+@pytest.mark.parametrize(
+    "fail_on, text, code",
+    [
+        ("minor", '{"medications": ["baclofen", "alcohol"]}\n{"medications": []}\n', 1),
+        ("contraindicated", '{"medications": ["baclofen", "alcohol"]}\n{"medications": 1}\n', 2),
+        ("minor", '{"medications": ["baclofn"]}\n{"medications": ["sertraline"]}\n', 3),
+        ("minor", '{"medications": ["sertraline"]}\n', 0),
+    ],
+)
+def test_batch_exit_codes(cli_run, tmp_path, fail_on, text, code):
+    assert cli_run("batch", str(write(tmp_path, "in.jsonl", text)), "--fail-on", fail_on).exit_code == code
+
+
+def test_csv_edge_cases(cli_run, tmp_path):
+    text = (
+        "\ufeffid,medication,dose,route,frequency,age,egfr\r\n"
+        '1,baclofen,10 mg,PO,TID,72,45\r\n'
+        '1,"Percocet 5/325, 1 tab",,,q6h,72,45\r\n'
+        "2,sertraline\r\n"
+        "3,lisinopril,,,,abc,\r\n"
+        "4,,,,,,\r\n"
+        "4,Xanax\r\n"
+        "\r\n"
+    )
+    out = lines(cli_run("batch", str(write(tmp_path, "in.csv", text))))
+    assert [(o.get("id"), o["line"], o.get("error")) for o in out] == [
+        ("1", 2, None),
+        ("2", 4, None),
+        ("3", 5, 'line 5: age "abc" is not a number'),
+        ("4", 6, "line 6: empty 'medication'"),
+    ]
+    first = out[0]
+    assert [m["input"] for m in first["medications"]] == ["baclofen", "Percocet 5/325, 1 tab"]
+    assert first["patient"] == {"age": 72, "egfr": 45}
+    assert {f["id"] for f in first["findings"]} >= {"opioid-cns-depressant", "baclofen-renal-impairment"}
+
+
+def test_csv_without_required_header(cli_run, tmp_path):
+    result = cli_run("batch", str(write(tmp_path, "in.csv", "patient,drug\n1,baclofen\n")))
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("line 1: CSV header must have columns id, medication (missing id, medication); optional: dose, route, frequency, age, egfr")
+
+
+def test_gzip_input_and_bad_utf8_line(cli_run, tmp_path):
+    data = b'{"id": 1, "medications": ["baclofen"]}\n{"id": 2, "medications": ["lor\xe9zepam"]}\n{"id": 3, "medications": ["Xanax"]}\n'
+    out = lines(cli_run("batch", str(write(tmp_path, "in.jsonl.gz", data, gz=True))))
+    assert [(o["id"], o.get("error")) for o in out] == [(1, None), (None, "line 2: not valid UTF-8"), (3, None)]
+
+
+def test_stdin_and_fhir_ndjson(cli_run):
+    bundle = json.loads((Path(__file__).resolve().parent / "fhir" / "ehr-bundle.json").read_text())
+    text = json.dumps(bundle) + "\n" + json.dumps({"resourceType": "Condition"}) + "\n"
+    out = lines(cli_run("batch", "-", "--as-of", "2026-11-22", input=text))
+    assert out[0]["patient"] == {"age": 76, "egfr": 48}
+    assert out[0]["skipped"][0]["ref"] == "MedicationRequest/mr-lorazepam-stopped"
+    assert out[1]["error"].startswith("line 2: unsupported resourceType 'Condition'")
+
+
+def test_workers_keep_input_order(tmp_path):
+    from click.testing import CliRunner
+
+    from interactions.cli import cli
+
+    path = tmp_path / "many.jsonl"
+    bench_data.write_jsonl(path, 1500)
+    runner = CliRunner()
+    one = runner.invoke(cli, ["batch", str(path)])
+    two = runner.invoke(cli, ["batch", str(path), "--workers", "2"])
+    assert one.exit_code == two.exit_code == 1
+    assert one.stdout == two.stdout
+    assert [json.loads(line)["id"] for line in two.stdout.splitlines()] == [f"r{i}" for i in range(1500)]
+
+
+def test_library_batch_function(index):
+    results = list(check_records([{"id": "x", "medications": ["baclofen", "alcohol"]}, {"medications": "bad"}], rules=index))
+    assert results[0]["findings"][0]["severity"] == "major"
+    assert results[1]["error"] == "line 2: 'medications' must be a list, got str"
