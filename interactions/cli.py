@@ -47,7 +47,7 @@ def _fail(message: str) -> None:
 
 def _index(rules_dir):
     from .index import load_index
-    from .loader import RulesError
+    from .errors import RulesError
 
     try:
         return load_index(rules_dir, cache_dir())
@@ -194,6 +194,38 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     sys.exit(batch_exit_code(counts["failing"] > 0, counts["errors"] > 0, counts["incomplete"] > 0))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback must be asked for explicitly.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@RULES_OPTION
+@click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1024), help="Largest request body in bytes (413 above).")
+@click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds allowed to receive a request body (408 after).")
+@click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). CORS is off without it.")
+@click.option("--jwt-config", type=click.File("rb"), help="JSON: {\"base_url\": ..., \"issuers\": {iss: {\"jwks\": {...}}}}; requires a valid client JWT on every call.")
+def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_config):
+    """Run the CDS Hooks service (needs: pip install 'interactions[server]')."""
+    import json
+
+    try:
+        from .server import Settings, serve as run_server
+    except ImportError as exc:
+        _fail(f"the server needs extra packages: pip install 'interactions[server]' ({exc.name} is missing)")
+    jwt = None
+    if jwt_config is not None:
+        try:
+            jwt = json.loads(jwt_config.read())
+        except ValueError as exc:
+            _fail(f"{_name(jwt_config)}: invalid JSON: {exc}")
+        if not isinstance(jwt, dict) or not isinstance(jwt.get("issuers"), dict) or not jwt.get("base_url"):
+            _fail(f"{_name(jwt_config)}: expected {{\"base_url\": \"https://...\", \"issuers\": {{...}}}}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
+    settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt)
+    index = _index(rules_dir)
+    click.echo(f"interactions: CDS Hooks service on http://{host}:{port}/cds-services", err=True)
+    run_server(index, host, port, settings)
+
+
 @cli.group()
 def rules():
     """Validate or compile a rules folder."""
@@ -204,7 +236,7 @@ def rules():
 def rules_validate(rules_dir):
     """Check every rule file; print each problem as file:line: message."""
     from .index import compile_rules
-    from .loader import RulesError
+    from .errors import RulesError
 
     try:
         data = compile_rules(rules_dir)
@@ -225,7 +257,7 @@ def rules_validate(rules_dir):
 def rules_compile(rules_dir, output):
     """Rebuild the compiled index of a rules folder."""
     from .index import cache_path, compile_rules, write_json_atomic
-    from .loader import RulesError
+    from .errors import RulesError
 
     try:
         data = compile_rules(rules_dir)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from . import names as names_mod
-from .loader import Problem, RuleSet, RulesError, name_table
+from .errors import Problem, RulesError
+from .loader import RuleSet, name_table
 from .vocab import normalize_name
 
 INDEX_FORMAT = 1

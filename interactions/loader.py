@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import schema
+from .errors import Problem, RulesError
 from .ruledir import builtin_rules_dir, digest_files, rule_files
 from .vocab import normalize_name
 from .yamltree import Map, Scalar, YamlError, parse_yaml
@@ -15,26 +16,6 @@ from .yamltree import Map, Scalar, YamlError, parse_yaml
 RULES_ENV = "INTERACTIONS_RULES"
 SCHEMA_VERSION = 1
 CODE_TABLE_SUFFIX = ".tsv"
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One problem in the rule data, at a file and line."""
-
-    path: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class RulesError(Exception):
-    """The rule set has problems; no checking is possible."""
-
-    def __init__(self, problems):
-        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.message))
-        super().__init__(f"{len(self.problems)} problem(s) in the rules")
 
 
 @dataclass

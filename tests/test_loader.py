@@ -7,7 +7,8 @@ import time
 import pytest
 
 from interactions.index import compile_rules
-from interactions.loader import RulesError, read_rules
+from interactions.errors import RulesError
+from interactions.loader import read_rules
 
 MINIMAL = '''schema_version: 1
 sources:

@@ -1,0 +1,34 @@
+"""The plain check stays light: with a valid compiled index it imports no YAML, graph, FHIR, batch or server code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("yaml", "networkx", "starlette", "uvicorn", "jwt", "interactions.server", "interactions.fhir", "interactions.batch",
+         "interactions.loader", "interactions.graph", "interactions.cdshooks", "multiprocessing")
+
+
+def imported_modules(*args) -> set:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "interactions", *args], capture_output=True, text=True)
+    assert result.returncode in (0, 1, 3), result.stderr
+    names = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip())
+    return names
+
+
+def test_check_imports_nothing_heavy():
+    names = imported_modules("check", "Baclof 10 mg tablet", "Xanax", "alcohol", "--format", "json")
+    assert "interactions.engine" in names
+    loaded = sorted(n for n in names if any(n == h or n.startswith(h + ".") for h in HEAVY))
+    assert loaded == []
+
+
+def test_fhir_input_imports_the_fhir_reader_only_when_needed(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text('{"resourceType": "MedicationRequest", "id": "1", "status": "active", "medicationCodeableConcept": {"text": "baclofen"}}')
+    names = imported_modules("check", "--input", str(path))
+    assert "interactions.fhir" in names
+    assert not any(n.startswith(("yaml", "networkx", "starlette")) for n in names)
