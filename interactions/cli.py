@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-
 import click
 
 from . import __version__
@@ -32,12 +30,12 @@ class _Cli(click.Group):
             ctx.exit(ERROR)
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     """Return the user cache folder for compiled custom rule sets."""
     if os.environ.get("INTERACTIONS_CACHE_DIR"):
-        return Path(os.environ["INTERACTIONS_CACHE_DIR"])
+        return os.environ["INTERACTIONS_CACHE_DIR"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "interactions"
+    return os.path.join(base, "interactions")
 
 
 def _fail(message: str) -> None:
@@ -265,7 +263,7 @@ def rules_compile(rules_dir, output):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         _fail(f"the rules have {len(exc.problems)} problem(s)")
-    target = Path(output) if output else cache_path(cache_dir(), data["digest"])
+    target = output or cache_path(cache_dir(), data["digest"])
     write_json_atomic(target, data)
     click.echo(f"compiled {len(data['drugs'])} drugs and {len(data['rules'])} rules to {target}")
 

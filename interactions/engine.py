@@ -324,7 +324,7 @@ class _Checker:
     def pair_outcome(self, a: str, b: str):
         """Return (winning rule, explanation path, related rule ids) for two drugs, or ()."""
         rules_a = self.index.pair_rules[a]
-        rules_b = self.index.pair_rules.get(b, {})
+        rules_b = self.index.pair_rules[b]
         matched = []
         for rid in rules_a.keys() & rules_b.keys():
             rule = self.index.rules[rid]
@@ -360,8 +360,8 @@ class _Checker:
         rid = rule["id"]
         out = []
         for drug in sorted(uses):
-            hits = self.index.subject_hits.get(drug)
-            if hits and rid in hits:
+            hits = self.index.subject_hits[drug]
+            if rid in hits:
                 out.append((drug, hits[rid]))
         return out
 
@@ -500,7 +500,7 @@ class _Checker:
 
     def sedative_load(self) -> SedativeLoad | None:
         """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
-        sedatives = [d for d in sorted(self.uses) if SEDATIVE_CLASS in self.index.drugs[d]["reach"]]
+        sedatives = [d for d in sorted(self.uses) if SEDATIVE_CLASS in self.index.reach[d]]
         if not sedatives:
             return None
         counted, not_counted = [], []

@@ -16,7 +16,7 @@ def describe_drug(index: Index, drug: str) -> dict:
     """Return everything known about one drug, with the path to each rule it takes part in."""
     entry = index.drugs[drug]
     rules = []
-    for rid, items in sorted(entry["rules"].items()):
+    for rid, items in sorted(index.drug_rules[drug].items()):
         rule = index.rules[rid]
         for side, _, path in items:
             rules.append({
@@ -33,7 +33,7 @@ def describe_drug(index: Index, drug: str) -> dict:
     for cls, sources in entry["classes"].items():
         classes.append({"class": cls, "name": index.classes[cls]["name"], "sources": sources})
     ancestors = []
-    for key in entry["reach"]:
+    for key in sorted(index.reach[drug]):
         cid = key.split(":", 1)[1]
         for parent, sources in index.classes[cid]["parents"].items():
             ancestors.append({"class": cid, "parent": parent, "sources": sources})
@@ -45,7 +45,7 @@ def describe_drug(index: Index, drug: str) -> dict:
         "codes": {"rxnorm": entry["rxnorm"], "atc": entry["atc"]},
         "classes": classes,
         "class_links": ancestors,
-        "reaches": [index.name_of(k) for k in entry["reach"]],
+        "reaches": [index.name_of(k) for k in sorted(index.reach[drug])],
         "rules": rules,
         "products": sorted(pid for pid, p in index.products.items() if drug in p["ingredients"]),
     }
@@ -70,10 +70,10 @@ def _sources_of(index: Index, drug: str) -> list:
     entry = index.drugs[drug]
     for sources in entry["classes"].values():
         out.extend(sources)
-    for key in entry["reach"]:
+    for key in sorted(index.reach[drug]):
         for sources in index.classes[key.split(":", 1)[1]]["parents"].values():
             out.extend(sources)
-    for rid in entry["rules"]:
+    for rid in index.drug_rules[drug]:
         out.extend(index.rules[rid]["references"])
     return sorted(set(out))
 
@@ -117,7 +117,7 @@ def format_explanation(result: dict, fmt: str) -> str:
 def list_drugs(index: Index, class_id: str | None = None) -> list:
     """Return drug ids, optionally only those reaching a class."""
     key = f"class:{class_id}" if class_id else None
-    return [d for d, e in sorted(index.drugs.items()) if key is None or key in e["reach"]]
+    return [d for d in sorted(index.drugs) if key is None or key in index.reach[d]]
 
 
 def format_drug_list(index: Index, drugs: list, fmt: str) -> str:

@@ -98,21 +98,13 @@ def compile_index(rs: RuleSet) -> dict:
         start = node("drug", did)
         paths = nx.single_source_shortest_path(graph, start)
         reach = {target: path for target, path in paths.items() if not target.startswith("rule:")}
-        rules: dict = {}
-        for target, path in sorted(reach.items()):
-            for _, rule_key, data in graph.out_edges(target, data=True):
-                if not rule_key.startswith("rule:"):
-                    continue
-                for side in data["sides"]:
-                    rules.setdefault(rule_key[5:], []).append([side, len(path) - 1, path])
-        for entries in rules.values():
-            entries.sort(key=lambda e: (e[0], e[1], e[2]))
+        # Store the upward BFS tree once (node -> the node before it); paths are rebuilt from it.
+        up = {target: path[-2] for target, path in sorted(reach.items()) if target != start}
         codes = drug.get("codes", {})
         drugs[did] = {
             "name": drug["name"],
             "classes": {c: [r for r, _ in refs] for c, (refs, _) in sorted(drug["classes"].items())},
-            "reach": sorted(k for k in reach if k != start),
-            "rules": rules,
+            "up": up,
             "brands": [b for b, _ in drug.get("brands", [])],
             "synonyms": [s for s, _ in drug.get("synonyms", [])],
             "rxnorm": codes["rxnorm"]["code"] if "rxnorm" in codes else None,
@@ -120,6 +112,14 @@ def compile_index(rs: RuleSet) -> dict:
             "dbi_delta": _plain(drug["dbi_delta"]) if "dbi_delta" in drug else None,
         }
     index["drugs"] = drugs
+    # Which rule sides each node feeds (graph edges node -> rule); a drug's rules are those of the nodes it reaches.
+    sides: dict = {}
+    for key in sorted(graph.nodes):
+        for _, rule_key, data in graph.out_edges(key, data=True):
+            if rule_key.startswith("rule:"):
+                for side in data["sides"]:
+                    sides.setdefault(key, []).append([rule_key[5:], side])
+    index["sides"] = {k: sorted(v) for k, v in sorted(sides.items())}
     index["products"] = {
         pid: {"name": p["name"], "ingredients": [i for i, _ in p["ingredients"]], "route": p.get("route"), "names": [n for n, _ in p["names"]]}
         for pid, p in sorted(rs.products.items())

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 from . import __version__
 from .names import NameTable, resolve
@@ -13,7 +11,22 @@ from .ruledir import builtin_rules_dir, digest_files
 
 INDEX_FORMAT = 1
 MEMO_LIMIT = 100_000
-PREBUILT = Path(__file__).resolve().parent / "_compiled" / "builtin-index.json"
+PREBUILT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compiled", "builtin-index.json")
+
+
+class _Lazy(dict):
+    """A dict that computes a missing key once, from a function of the key."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        value = self[key] = self._make(key)
+        return value
+
+    def get(self, key, default=None):
+        return self[key]
 
 
 class Index:
@@ -28,27 +41,13 @@ class Index:
         self.products: dict = data["products"]
         self.rules: dict = data["rules"]
         self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"])
-        # Rules of the pairwise kinds, per drug: {rule_id: ((side, distance, path), ...)}.
-        pairwise = {rid for rid, r in self.rules.items() if r["kind"] in ("pair", "additive")}
-        self.pair_rules = {
-            did: {rid: tuple((e[0], e[1], tuple(e[2])) for e in entries) for rid, entries in d["rules"].items() if rid in pairwise}
-            for did, d in self.drugs.items()
-        }
-        self.other_rules = {rid: r for rid, r in self.rules.items() if rid not in pairwise}
-        # For rules about one subject (burden, renal, dose, stopping): drug -> {rule id: path to the subject}.
-        self.subject_hits: dict = {}
-        for did, d in self.drugs.items():
-            hits = {}
-            for rid, entries in d["rules"].items():
-                if rid in pairwise:
-                    continue
-                target = self.rules[rid]["sides"][0]["of"]
-                for _, _, path in entries:
-                    if path[-1] == target:
-                        hits[rid] = tuple(path)
-                        break
-            if hits:
-                self.subject_hits[did] = hits
+        # Per-drug tables are built on first use: a check touches a handful of drugs, not all.
+        self.pairwise = frozenset(rid for rid, r in self.rules.items() if r["kind"] in ("pair", "additive"))
+        self.other_rules = {rid: r for rid, r in self.rules.items() if rid not in self.pairwise}
+        self.reach = _Lazy(lambda did: frozenset(self.drugs[did]["up"]) if did in self.drugs else frozenset())
+        self.drug_rules = _Lazy(self._drug_rules)
+        self.pair_rules = _Lazy(lambda did: {rid: e for rid, e in self.drug_rules[did].items() if rid in self.pairwise})
+        self.subject_hits = _Lazy(self._subject_hits)
         self.display = {f"drug:{d}": e["name"] for d, e in self.drugs.items()}
         self.display.update({f"class:{c}": e["name"] for c, e in self.classes.items()})
         # Memo tables: results depend only on the index, so caching them is invisible to callers.
@@ -68,6 +67,40 @@ class Index:
             hit = self.resolved[text] = resolve(self.table, text)
         return hit
 
+    def path(self, did: str, target: str) -> tuple:
+        """Return the upward path from a drug to a node it reaches, e.g. (drug, class, parent)."""
+        up = self.drugs[did]["up"]
+        start = f"drug:{did}"
+        out = [target]
+        while out[-1] != start:
+            out.append(up[out[-1]])
+        return tuple(reversed(out))
+
+    def _drug_rules(self, did: str) -> dict:
+        """{rule id: ((side, distance, path), ...)} for every rule the drug takes part in."""
+        if did not in self.drugs:
+            return {}
+        found: dict = {}
+        sides = self.data["sides"]
+        for target in sorted({f"drug:{did}", *self.drugs[did]["up"]}):
+            for rid, side in sides.get(target, ()):
+                path = self.path(did, target)
+                found.setdefault(rid, []).append((side, len(path) - 1, path))
+        return {rid: tuple(sorted(items)) for rid, items in found.items()}
+
+    def _subject_hits(self, did: str) -> dict:
+        """For rules about one subject (burden, renal, dose, stopping): {rule id: path to the subject}."""
+        hits = {}
+        for rid, entries in self.drug_rules[did].items():
+            if rid in self.pairwise:
+                continue
+            target = self.rules[rid]["sides"][0]["of"]
+            for _, _, path in entries:
+                if path[-1] == target:
+                    hits[rid] = path
+                    break
+        return hits
+
     def name_of(self, key: str) -> str:
         """Return the display name of a graph key such as 'class:opioid'."""
         name = self.display.get(key)
@@ -76,9 +109,9 @@ class Index:
         return name
 
 
-def cache_path(cache_dir: str | os.PathLike, digest: str) -> Path:
+def cache_path(cache_dir: str | os.PathLike, digest: str) -> str:
     """Return where the compiled index of a rule set with this digest is cached."""
-    return Path(cache_dir) / f"index-{__version__}-{digest[:40]}.json"
+    return os.path.join(os.fspath(cache_dir), f"index-{__version__}-{digest[:40]}.json")
 
 
 def _valid(data: object, digest: str) -> bool:
@@ -100,10 +133,13 @@ def compile_rules(rules_dir: str | os.PathLike | None = None) -> dict:
     return data
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path, data: dict) -> None:
     """Write JSON next to `path` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".tmp")
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -124,16 +160,17 @@ def load_index(rules_dir: str | os.PathLike | None = None, cache_dir: str | os.P
     and it was compiled by this version. Otherwise the rules are compiled now
     and, if `cache_dir` is given, cached there.
     """
-    root = Path(rules_dir) if rules_dir is not None else builtin_rules_dir()
-    digest = digest_files(root) if root.is_dir() else ""
+    root = os.fspath(rules_dir) if rules_dir is not None else builtin_rules_dir()
+    digest = digest_files(root) if os.path.isdir(root) else ""
     candidates = []
-    if rules_dir is None or root.resolve() == builtin_rules_dir().resolve():
+    if rules_dir is None or os.path.realpath(root) == os.path.realpath(builtin_rules_dir()):
         candidates.append(PREBUILT)
     if cache_dir is not None and digest:
         candidates.append(cache_path(cache_dir, digest))
     for path in candidates:
         try:
-            data = json.loads(path.read_bytes())
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read())
         except (OSError, ValueError):
             continue
         if _valid(data, digest):

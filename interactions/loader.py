@@ -44,13 +44,14 @@ def _display(path: Path, root: Path, shown_root: str) -> str:
 
 def read_rules(rules_dir: str | os.PathLike | None = None) -> RuleSet:
     """Load and validate a rules folder; raise RulesError listing every problem."""
-    root = Path(rules_dir) if rules_dir is not None else builtin_rules_dir()
+    root = Path(rules_dir) if rules_dir is not None else Path(builtin_rules_dir())
     shown_root = str(rules_dir) if rules_dir is not None else str(root)
     if not root.is_dir():
         raise RulesError([Problem(shown_root, 0, "rules folder not found")])
-    files = rule_files(root)
+    listed = rule_files(root)
+    files = [Path(full) for _, full in listed]
     raw: list = []
-    ruleset = RuleSet(root=shown_root, digest=digest_files(root, files))
+    ruleset = RuleSet(root=shown_root, digest=digest_files(root, listed))
     if not any(p.suffix != CODE_TABLE_SUFFIX for p in files):
         raise RulesError([Problem(shown_root, 0, "no .yaml rule files found")])
     entries: dict = {name: [] for name in schema.SECTIONS}

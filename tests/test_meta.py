@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_prebuilt_index_is_fresh():
     """The index shipped in the wheel equals a fresh compile of the shipped rules."""
-    shipped = json.loads(PREBUILT.read_text(encoding="utf-8"))
+    shipped = json.loads(Path(PREBUILT).read_text(encoding="utf-8"))
     fresh = json.loads(json.dumps(compile_rules(), sort_keys=True))
     assert shipped["digest"] == fresh["digest"], "run: interactions rules compile --output interactions/_compiled/builtin-index.json"
     assert shipped == fresh

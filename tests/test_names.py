@@ -295,7 +295,7 @@ def test_strengths_attributed_to_each_ingredient(index):
 
 
 def test_every_cdc_product_code_row_resolves_to_its_ingredients(index):
-    path = builtin_rules_dir() / "codes" / "rxnorm-products-cdc.tsv"
+    path = Path(builtin_rules_dir()) / "codes" / "rxnorm-products-cdc.tsv"
     rows = [r for r in csv.reader((l for l in path.read_text().splitlines() if not l.startswith("#")), delimiter="\t")][1:]
     assert len(rows) == 880
     for code, display, _ in rows:

