@@ -21,7 +21,7 @@ CSV_REQUIRED = ("id", "medication")
 CSV_OPTIONAL = ("dose", "route", "frequency", "age", "egfr")
 MAX_LINE_CHARS = 4 * 1024 * 1024
 _SURROGATE = re.compile("[\udc80-\udcff]")
-CHUNK = 256
+CHUNK = 64
 
 
 class Record(NamedTuple):
@@ -245,7 +245,7 @@ def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", 
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    window = workers * 4
+    window = workers * 3
     with ctx.Pool(workers, initializer=_init_worker, initargs=(rules_dir, cache_dir, fail_on, as_of)) as pool:
         pending: deque = deque()
         for chunk in _chunks(records):
