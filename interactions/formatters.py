@@ -42,6 +42,14 @@ def medication_dict(m: MedicationResult) -> dict:
     }
 
 
+def _involved_dict(i) -> dict:
+    return {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
+
+
+def _skipped_list(report: Report) -> list:
+    return [{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped]
+
+
 def finding_dict(f: Finding) -> dict:
     """Return the JSON form of one finding."""
     return {
@@ -55,10 +63,7 @@ def finding_dict(f: Finding) -> dict:
         "management": f.management,
         "drugs": list(f.drugs),
         "inputs": list(f.inputs),
-        "involved": [
-            {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
-            for i in f.involved
-        ],
+        "involved": [_involved_dict(i) for i in f.involved],
         "paths": list(f.paths),
         "references": [r.id for r in f.references],
         "reasons": list(f.reasons),
@@ -126,7 +131,7 @@ def report_dict(report: Report) -> dict:
         "findings": [finding_dict(f) for f in report.findings],
         "context_needed": list(report.context_needed),
         "references": references_dict(report),
-        "skipped": [{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped],
+        "skipped": _skipped_list(report),
         "notes": list(report.notes),
         "summary": summary_dict(report),
     }
@@ -283,10 +288,6 @@ def _fragment(kind: str, key, make) -> str:
     return text
 
 
-def _involved_dict(i) -> dict:
-    return {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
-
-
 def _encode_medication(m: MedicationResult) -> str:
     # Keyed by the memoised Resolution's identity (cheap) rather than its deep hash; the entry
     # keeps a reference to that object, so an id reused after it is freed can never match.
@@ -331,7 +332,7 @@ def encode_compact(report: Report, extra: dict | None = None) -> str:
         "references": _fragment("cited", cited, lambda: _ENC(references_dict(report))),
         "rules": _fragment("rules", report.rules_digest, lambda: _ENC({"digest": report.rules_digest})),
         "schema_version": _STR(SCHEMA_VERSION),
-        "skipped": _ENC([{"ref": s.ref, "name": s.name, "reason": s.reason} for s in report.skipped]),
+        "skipped": _ENC(_skipped_list(report)),
         "summary": _ENC(summary_dict(report)),
         "tool": _fragment("const", "tool", lambda: _ENC({"name": "interactions", "version": __version__})),
     }
