@@ -156,12 +156,12 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     from .exitcodes import batch_exit_code
 
     try:
-        raw = click.get_binary_stream("stdin") if input_path == "-" else open(input_path, "rb")
+        raw = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")
     except OSError as exc:
         _fail(f"{input_path}: {exc.strerror}")
     stream, fmt = open_input(raw, input_path, input_format)
     show = progress if progress is not None else sys.stderr.isatty()
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     counts = {"records": 0, "failing": 0, "findings": 0, "incomplete": 0, "errors": 0}
     start = time.perf_counter()
     last = start
