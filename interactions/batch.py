@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 from .engine import CheckRequest, MedicationInput, Patient, check
 from .formatters import encode_compact
-from .inputs import InputError, ParsedInput, _check_text, parse_value, route_of
+from .inputs import MAX_MEDICATIONS, InputError, ParsedInput, _check_text, parse_value, route_of
 from .vocab import SEVERITY_RANK
 
 CSV_REQUIRED = ("id", "medication")
@@ -150,6 +150,8 @@ def _request_from_rows(rows: list) -> CheckRequest:
             if key in context and context[key] != value:
                 raise InputError(f"line {number}: {key} {raw} differs from {context[key]:g} given earlier for the same id")
             context[key] = value
+    if len(meds) > MAX_MEDICATIONS:
+        raise InputError(f"line {rows[0][0]}: more than {MAX_MEDICATIONS} medications for one id")
     return CheckRequest(tuple(meds), (), Patient(age=context.get("age"), egfr=context.get("egfr")))
 
 

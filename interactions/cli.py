@@ -123,6 +123,10 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
     except InputError as exc:
         _fail(str(exc))
     all_meds = tuple(meds) + request.medications
+    from .inputs import MAX_MEDICATIONS
+
+    if len(all_meds) > MAX_MEDICATIONS:
+        _fail(f"{len(all_meds)} medications, over the limit of {MAX_MEDICATIONS} for one list")
     if not all_meds:
         _fail("no medications given (pass names as arguments or use --input FILE)")
     patient = Patient(

@@ -57,6 +57,8 @@ def parse_lines(text: str, where: str) -> list[MedicationInput]:
         if not stripped:
             continue
         meds.append(MedicationInput(_check_text(stripped, f"{where}:{number}"), ref=f"line {number}"))
+        if len(meds) > MAX_MEDICATIONS:
+            raise InputError(f"{where}:{number}: more than {MAX_MEDICATIONS} medications in one list")
     return meds
 
 

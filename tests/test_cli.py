@@ -100,6 +100,7 @@ def test_rules_env_variable_selects_a_rule_set(cli_run, rules_copy):
         (["check", "--input", "-"], '{"medications": ["baclofen"], "patient": {"age": "old"}}', 'interactions: <stdin>: patient.age: expected a number, got "old"'),
         (["check", "--input", "-"], '{"medications": [{"name": "baclofen", "route": "ear-ish"}]}', 'interactions: <stdin>: medications[0]: unknown route "ear-ish" (use one of oral, sublingual, buccal, intrathecal, epidural, intravenous, intramuscular, subcutaneous, transdermal, topical, rectal, inhaled, nasal, ophthalmic, otic, vaginal)'),
         (["check", "--input", "-"], "baclofen\n" + "x" * 2000 + "\n", "interactions: <stdin>:2: 2000 characters, over the 1000-character limit for one medication"),
+        (["check", "--input", "-"], "baclofen\n" * 501, "interactions: <stdin>:501: more than 500 medications in one list"),
     ],
 )
 def test_bad_input_is_a_clear_message_and_exit_2(cli_run, args, stdin, message):
