@@ -325,3 +325,17 @@ def test_resolution_does_not_scan_all_names(index, monkeypatch):
     monkeypatch.setattr(table, "names", NoScan(table.names))
     assert resolve(table, "OxyCODONE (Immediate Release) 5 mg PO Q4H PRN").drugs == ("oxycodone",)
     assert resolve(table, "hydrocodone bitartrate 10 MG / acetaminophen 325 MG Oral Tablet").status == "resolved"
+
+
+def test_every_cdc_benzodiazepine_and_opioid_product_warns_with_baclofen(index, run_check):
+    path = Path(builtin_rules_dir()) / "codes" / "rxnorm-products-cdc.tsv"
+    rows = [r for r in csv.reader((l for l in path.read_text().splitlines() if not l.startswith("#")), delimiter="\t")][1:]
+    checked = 0
+    for code, display, value_set in rows:
+        if value_set not in ("benzodiazepine-medications", "opioid-analgesics-with-ambulatory-misuse-potential"):
+            continue
+        report = run_check("baclofen 10 mg TID", display)
+        effects = {f.effect for f in report.findings if "baclofen" in f.drugs}
+        assert "cns-depression" in effects, display
+        checked += 1
+    assert checked == 207 + 557
