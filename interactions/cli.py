@@ -122,6 +122,11 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
                 previous = tuple(parse_lines(text, where))
     except InputError as exc:
         _fail(str(exc))
+    import math
+
+    for label, value in (("--age", age), ("--egfr", egfr)):
+        if value is not None and not math.isfinite(value):
+            _fail(f"{label}: must be a finite number, got {value}")
     all_meds = tuple(meds) + request.medications
     from .inputs import MAX_MEDICATIONS
 

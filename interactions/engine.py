@@ -479,6 +479,16 @@ class _Checker:
             self.context_finding(rule, drug, path, reasons, {"daily": use.daily, "route": use.route})
 
     def discontinuation(self, rule) -> None:
+        by_route = rule.get("severity_by_route", {})
+        for drug, path in self.members(rule, self.previous_uses):
+            before, now = self.previous_uses[drug], self.uses.get(drug)
+            if now is None or before.route == now.route or before.route not in by_route:
+                continue
+            # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
+            # do not replace it; that is an intrathecal discontinuation.
+            severity = by_route[before.route]
+            reasons = [f"{severity} because {before.route} {self.index.drugs[drug]['name']} on the previous list is now {now.route}: the {before.route} route is being stopped"]
+            self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, uses=self.previous_uses))
         if self.members(rule, self.uses):
             # Something still reaches the subject (e.g. one benzodiazepine replaced by
             # another): that is a switch, not abrupt stopping.
@@ -547,25 +557,40 @@ def _resolve_one(index: Index, med: MedicationInput) -> Resolution:
     extra = " ".join(p for p in (med.dose, med.frequency) if p)
     entry = index.table.codes.get(med.code) if med.code else None
     if entry is not None:
-        # The code is authoritative for the drugs; the text still gives strength and frequency.
         drugs = tuple(sorted(entry["drugs"]))
-        # Parse strength and frequency from the given text, else from the code's own display.
-        for text in (med.text, entry.get("display") or "", " ".join(index.drugs[d]["name"] for d in drugs)):
-            parsed = index.resolve(f"{text} {extra}".strip())
-            if tuple(sorted(parsed.drugs)) == drugs:
-                break
-        label = f"rxcui {med.code}" + (f": {entry['display']}" if entry.get("display") else "")
-        res = replace(parsed, text=med.text, status="resolved", drugs=drugs, matched=(label,),
+        res = replace(index.resolve(med.text), text=med.text, status="resolved", drugs=drugs,
+                      matched=(f"rxcui {med.code}" + (f": {entry['display']}" if entry.get("display") else ""),),
                       unrecognized=(), suggestions=(), via="code")
-        if entry.get("route") and parsed.route_source not in ("stated", "product"):
+        if entry.get("route") and res.route_source not in ("stated", "product"):
             res = replace(res, route=entry["route"], route_source="product")
+        base = entry.get("display") or med.text
     else:
-        res = index.resolve(f"{med.text} {extra}" if extra else med.text)
-        if extra:
-            res = replace(res, text=med.text)
+        res = index.resolve(med.text)
+        drugs = res.drugs
+        base = med.text
+    if extra and drugs:
+        # Structured fields (JSON, CSV, FHIR dosage) describe the dose: an explicit dose replaces any
+        # strength in the name, which is only used when no dose is given.
+        names = " ".join(index.drugs[d]["name"] for d in drugs)
+        text = f"{names} {extra}" if med.dose and _has_strength(med.dose) else f"{base} {extra}"
+        parsed = index.resolve(text)
+        if tuple(sorted(parsed.drugs)) != tuple(sorted(drugs)):
+            parsed = index.resolve(f"{names} {extra}")
+        note = parsed.dose_note
+        if med.dose and len(drugs) > 1:
+            note = "one dose given for a combination product; daily dose not computed"
+        res = replace(res, frequency=parsed.frequency or res.frequency,
+                      strengths=() if med.dose and len(drugs) > 1 else parsed.strengths, dose_note=note)
     if med.route and res.drugs:
         res = replace(res, route=med.route, route_source="stated")
     return res
+
+
+def _has_strength(text: str) -> bool:
+    from .sig import has_strength
+    from .vocab import fold
+
+    return has_strength(fold(text))
 
 
 def _resolve_all(index: Index, meds: tuple) -> tuple:

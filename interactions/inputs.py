@@ -70,7 +70,7 @@ def _close(word: str, choices) -> str:
 def _number(value, where: str, low: float, high: float) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
         raise InputError(f"{where}: expected a number, got {json.dumps(value)}")
     if not low <= value <= high:
         raise InputError(f"{where}: {value} is out of range ({low:g} to {high:g})")
@@ -105,7 +105,9 @@ def parse_medication(value, where: str) -> MedicationInput:
         if item is None:
             continue
         if isinstance(item, (int, float)) and not isinstance(item, bool) and key == "frequency":
-            item = f"{item:g} times daily"
+            if not 0 < item <= 48:
+                raise InputError(f"{where}: 'frequency' {item!r} is not a number of doses per day between 0 and 48")
+            item = f"every {24.0 / item:g} hours"
         if not isinstance(item, str):
             example = '"10 mg"' if key == "dose" else '"TID"'
             raise InputError(f"{where}: '{key}' must be a string such as {example}")

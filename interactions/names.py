@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import sig
 from .sig import Frequency, Quantity
 from .vocab import fold, normalize_name
 
-CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\s*$")
+CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
 _TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
 _ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
+_SEPARATORS = re.compile(r"[;,+]|\b(?:and|plus|with|also|then)\b")
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
 MAX_INPUT_CHARS = 1000
 NOISE = (
@@ -133,10 +134,20 @@ def resolve(table: NameTable, text: str) -> Resolution:
         if entry is None:
             return Resolution(original, "unresolved", unrecognized=(text.strip(),), via="code")
         route = entry.get("route")
-        return Resolution(original, "resolved", drugs=tuple(sorted(set(entry["drugs"]))), matched=(f"rxcui {code.group(1)}",),
+        drugs = tuple(sorted(set(entry["drugs"])))
+        rest = code.group(2).strip()
+        if rest:
+            # "rxcui:197391 20 mg QID": the code names the drugs, the rest is the sig.
+            # A strength in the sig replaces the product's; otherwise the product display supplies it.
+            base = " ".join(drugs) if sig.has_strength(fold(rest)) else (entry.get("display") or " ".join(drugs))
+            parsed = resolve(table, f"{base} {rest}")
+            if tuple(sorted(parsed.drugs)) == drugs:
+                return replace(parsed, text=original, drugs=drugs, matched=(f"rxcui {code.group(1)}",), via="code")
+        return Resolution(original, "resolved", drugs=drugs, matched=(f"rxcui {code.group(1)}",),
                           route=route, route_source="product" if route else None, via="code")
 
     folded = _ALCOHOL_FREE.sub(" ", sig.undot(fold(text)))
+    folded_for_separators = folded
     folded = _NUMBER_SIGN.sub(lambda m: f" {m.group(1) or m.group(2)}", folded)
     frequency, freq_spans = sig.parse_frequency(folded)
     for start, end in sorted(freq_spans, reverse=True):
@@ -144,6 +155,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
     found: list = []
     folded = _mark(folded, sig.RATE_RE, found, "rate")
     folded = _mark(folded, sig.CONC_RE, found, "conc")
+    folded = _mark(folded, sig.TIMES_RE, found, "times")
     folded = _mark(folded, sig.COMBO_RE, found, "combo")
     folded = _mark(folded, sig.QUANTITY_RE, found, "count")
     folded = _mark(folded, sig.VOLUME_RE, found, "volume")
@@ -155,6 +167,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
     leftovers: list = []
     k = 0
     indication: list = []
+    after_for = False
     while k < len(words):
         hit = None
         for length in range(min(table.max_words, len(words) - k), 0, -1):
@@ -169,8 +182,13 @@ def resolve(table: NameTable, text: str) -> Resolution:
             continue
         position, word = words[k]
         if word == "for" and matches:
-            indication = [w for _, w in words[k + 1:]]
-            break
+            after_for = True
+        elif after_for and word in sig.INDICATION_SET:
+            # Only known indication words are skipped after "for"; a drug name there still
+            # resolves, and any other word makes the line partial.
+            indication.append(word)
+            k += 1
+            continue
         leftovers.append((position, word))
         k += 1
 
@@ -208,7 +226,9 @@ def resolve(table: NameTable, text: str) -> Resolution:
         if kind == "rate" and route is None and match.group(3).startswith(("h", "hr", "hour")):
             route, route_source = "transdermal", "form"
 
-    strengths, dose_note = _strengths(tokens, matches, found, frequency, table)
+    # Two separately named medicines joined by ';', ',', '+', 'and', 'plus', 'with': each may have its own sig.
+    multi_line = len({m[3] for m in matches}) > 1 and bool(_SEPARATORS.search(folded_for_separators))
+    strengths, dose_note = _strengths(tokens, matches, found, frequency, table, multi_line)
     if not drugs:
         status = "unresolved"
         if not unrecognized:
@@ -244,7 +264,7 @@ def _suggest_for(table: NameTable, unrecognized: list) -> tuple:
     return tuple(out[:3])
 
 
-def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | None]:
+def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tuple[tuple, str | None]:
     """Attribute parsed strengths to drugs and compute daily doses where possible."""
     # Each drug of each match, in the order written, with the token index where it ends.
     drug_positions = []
@@ -257,7 +277,10 @@ def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | N
     count = 1.0
     volume = None
     per_drug: dict = {}
+    several: set = set()
     note = None
+    if multi_line:
+        note = "several medications written on one line; daily dose not computed"
     for index, token in enumerate(tokens):
         if not token.startswith("\x00"):
             continue
@@ -265,6 +288,9 @@ def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | N
         if kind == "count":
             word = match.group(1)
             count = sig._COUNT_WORDS.get(word, None) or float(word)
+            continue
+        if kind == "times":
+            count = float(match.group(1))
             continue
         if kind == "volume":
             unit = match.group(2)
@@ -277,6 +303,8 @@ def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | N
         preceding = [d for d in drug_positions if d[0] < index]
         target = preceding[-1] if preceding else drug_positions[0]
         if target[1] in per_drug:
+            # A second strength for the same drug ("20 mg QID plus 20 mg qhs"): no single daily dose.
+            several.add(target[1])
             continue
         if target[2] and not preceding:
             continue
@@ -301,7 +329,8 @@ def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | N
             per_volume = float(match.group(3)) if match.group(3) else 1.0
             if match.group(4) == "l":
                 per_volume *= 1000.0
-            if q is None:
+            if q is None or per_volume <= 0:
+                note = note or "concentration has a zero volume; daily dose not computed"
                 continue
             if volume is None:
                 strengths.append(Strength(ident, None, None, "scheduled"))
@@ -315,7 +344,11 @@ def _strengths(tokens, matches, found, frequency, table) -> tuple[tuple, str | N
             dose = Quantity(dose.value * count, dose.unit)
         daily = None
         basis = "scheduled"
-        if frequency is None:
+        if ident in several:
+            note = note or "several doses for one drug on one line; daily dose not computed"
+        elif multi_line:
+            pass
+        elif frequency is None:
             note = note or "no frequency given; daily dose not computed"
         elif frequency.per_day is None:
             note = note or "as-needed without an interval; daily dose not computed"

@@ -22,6 +22,7 @@ COMBO_RE = re.compile(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM
 STRENGTH_RE = re.compile(NUM + r"\s*" + _UNIT + r"(?![a-z])")
 VOLUME_RE = re.compile(NUM + r"\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)(?![a-z])")
 _COUNT_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "1/2": 0.5}
+TIMES_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\s*(?=\d)")
 QUANTITY_RE = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?|one|two|three|four|half|1/2)\s*"
     r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|patch(?:es)?|packets?|sachets?|lozenges?|suppositor(?:y|ies)|films?)(?![a-z])"
@@ -49,7 +50,10 @@ INDICATION_WORDS = (
     "seizures", "muscle", "breakthrough", "severe", "moderate", "mild", "sob", "wheezing", "shortness of breath",
     "cough", "heartburn", "reflux", "dizziness", "vertigo", "restlessness", "allergies", "allergy", "cramps",
     "cramping", "back pain", "chest pain", "angina", "sedation", "withdrawal", "tremor", "psychosis",
+    "neuropathy", "neuropathic", "arthritis", "breath", "back", "chest", "hypertension", "htn", "bp",
+    "blood pressure", "cholesterol", "diabetes", "afib", "gout", "mood", "depression", "spasticity",
 )
+INDICATION_SET = frozenset(w for phrase in INDICATION_WORDS for w in phrase.split())
 _INDICATION = "|".join(sorted((re.escape(w) for w in INDICATION_WORDS), key=len, reverse=True))
 _PRN_RE = re.compile(
     r"\b(prn|as needed|as required|when required|if needed)\b"
@@ -121,7 +125,7 @@ SIG_WORDS = {
     "qty", "quantity", "tablet", "tablets", "mg", "mcg", "ml", "g", "meq", "iu", "x", "no", "w", "usp", "nf",
     "oral", "solution", "other", "dosing", "current", "home", "med", "meds", "medication", "medications", "active",
     "adult", "adults", "children", "childrens", "child", "pediatric", "infant", "infants", "junior", "jr", "mini",
-    "strength", "formula", "original", "plus", "not", "do", "exceed", "pump", "bolus", "basal", "rate",
+    "strength", "formula", "original", "plus", "do", "exceed", "pump", "bolus", "basal", "rate",
     "intermittent", "scheduled", "standing", "order", "ordered", "hold", "sbp", "indication",
     # RxNorm dose-form vocabulary
     "abuse", "deterrent", "actuat", "actuation", "actuations", "mucosal", "oromucosal", "metered", "pack",
@@ -159,6 +163,11 @@ def to_unit(quantity: Quantity, unit: str) -> float | None:
     return quantity.value * MASS_UNITS[quantity.unit] / MASS_UNITS[unit]
 
 
+def has_strength(text: str) -> bool:
+    """Return True if the text states a strength, a concentration or a rate."""
+    return bool(RATE_RE.search(text) or CONC_RE.search(text) or STRENGTH_RE.search(text))
+
+
 def undot(text: str) -> str:
     """Turn 'b.i.d.' into 'bid' so abbreviations match."""
     return _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), text)
@@ -171,10 +180,18 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
     as_needed = prn_match is not None
     if prn_match:
         spans.append(prn_match.span())
+    found = []
     for pattern, meaning in _FREQ_PATTERNS:
-        match = pattern.search(text)
-        if not match:
-            continue
+        for match in pattern.finditer(text):
+            if not any(a < match.end() and match.start() < b for a, b in [m.span() for _, m in found]):
+                found.append((meaning, match))
+    if len(found) > 1:
+        # "20 mg QID plus 20 mg qhs": several schedules on one line; never guess a total.
+        for _, match in found:
+            spans.append(match.span())
+        label = "; ".join(m.group(0).strip() for _, m in sorted(found, key=lambda f: f[1].start()))
+        return Frequency(label, None, as_needed), spans
+    for meaning, match in found:
         spans.append(match.span())
         if meaning == "interval":
             hours = float(match.group(1))

@@ -101,6 +101,10 @@ def test_rules_env_variable_selects_a_rule_set(cli_run, rules_copy):
         (["check", "--input", "-"], '{"medications": [{"name": "baclofen", "route": "ear-ish"}]}', 'interactions: <stdin>: medications[0]: unknown route "ear-ish" (use one of oral, sublingual, buccal, intrathecal, epidural, intravenous, intramuscular, subcutaneous, transdermal, topical, rectal, inhaled, nasal, ophthalmic, otic, vaginal)'),
         (["check", "--input", "-"], "baclofen\n" + "x" * 2000 + "\n", "interactions: <stdin>:2: 2000 characters, over the 1000-character limit for one medication"),
         (["check", "--input", "-"], "baclofen\n" * 501, "interactions: <stdin>:501: more than 500 medications in one list"),
+        (["check", "baclofen", "--egfr", "nan"], None, "interactions: --egfr: must be a finite number, got nan"),
+        (["check", "baclofen", "--age", "nan"], None, "interactions: --age: must be a finite number, got nan"),
+        (["check", "--input", "-"], '{"medications": [{"name": "baclofen", "frequency": -4}]}', "interactions: <stdin>: medications[0]: 'frequency' -4 is not a number of doses per day between 0 and 48"),
+        (["check", "--input", "-"], '{"medications": ["baclofen"], "patient": {"egfr": NaN}}', "interactions: <stdin>: patient.egfr: expected a number, got NaN"),
     ],
 )
 def test_bad_input_is_a_clear_message_and_exit_2(cli_run, args, stdin, message):

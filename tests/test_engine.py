@@ -96,3 +96,21 @@ def test_batch_exit_code_table():
     assert batch_exit_code(False, True, True) == 2
     assert batch_exit_code(False, False, True) == 3
     assert batch_exit_code(False, False, False) == 0
+
+
+def test_explicit_dose_field_beats_the_strength_in_the_name(index):
+    from interactions.engine import check as run
+
+    request = CheckRequest((MedicationInput("baclofen 10 MG Oral Tablet", dose="30 mg", frequency="QID"),), (), Patient())
+    report = run(index, request)
+    assert report.medications[0].resolution.strengths[0].daily.value == 120
+    assert [f.id for f in report.findings] == ["baclofen-oral-dose-above-maximum"]
+
+
+def test_one_dose_for_a_combination_is_not_attributed(index):
+    from interactions.engine import check as run
+
+    report = run(index, CheckRequest((MedicationInput("Percocet", dose="10 mg", frequency="q6h"),), (), Patient()))
+    res = report.medications[0].resolution
+    assert res.strengths == ()
+    assert res.dose_note == "one dose given for a combination product; daily dose not computed"
