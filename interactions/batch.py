@@ -43,6 +43,44 @@ class Outcome(NamedTuple):
     error: bool
 
 
+class Tally:
+    """Count outcomes for the summary line and the exit code."""
+
+    def __init__(self, fail_on: str, clock=None):
+        import time
+
+        self.clock = clock or time.perf_counter
+        self.start = self.clock()
+        self.fail_on = fail_on
+        self.records = self.failing = self.findings = self.incomplete = self.errors = 0
+
+    def add(self, outcome: "Outcome") -> None:
+        """Count one record."""
+        self.records += 1
+        self.failing += outcome.failing
+        self.findings += outcome.findings
+        self.incomplete += outcome.incomplete
+        self.errors += outcome.error
+
+    def progress(self) -> str:
+        """Return a short progress line."""
+        elapsed = self.clock() - self.start
+        return f"{self.records} records ({self.records / elapsed if elapsed > 0 else 0:.0f}/s)"
+
+    def summary(self) -> str:
+        """Return the summary line: records, with findings, incomplete, errors, time and rate."""
+        elapsed = self.clock() - self.start
+        rate = self.records / elapsed if elapsed > 0 else 0.0
+        return (f"interactions batch: {self.records} records, {self.failing} with findings at or above {self.fail_on}, "
+                f"{self.incomplete} incomplete, {self.errors} errors; {elapsed:.2f} s, {rate:.0f} records/s")
+
+    def exit_code(self) -> int:
+        """Return the batch exit code (see exitcodes.batch_exit_code)."""
+        from .exitcodes import batch_exit_code
+
+        return batch_exit_code(self.failing > 0, self.errors > 0, self.incomplete > 0)
+
+
 class BatchError(Exception):
     """The batch input as a whole cannot be read (e.g. a CSV without the required header)."""
 

@@ -95,51 +95,20 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
     from dataclasses import replace
     from datetime import date
 
-    as_of = as_of.date() if as_of else None
-    from .engine import CheckRequest, MedicationInput, Patient, check as run
+    from .engine import CheckRequest, check as run
     from .formatters import FORMATTERS
-    from .inputs import InputError, parse_input, parse_lines, parse_med_list, parse_json_text, decode
+    from .inputs import InputError, ParsedInput, combine, parse_arguments, parse_input, parse_previous
 
     try:
-        meds = [MedicationInput(m.strip(), ref=f"argument {i + 1}") for i, m in enumerate(medications) if m.strip()]
-        for i, m in enumerate(meds):
-            if len(m.text) > 1000:
-                raise InputError(f"argument {i + 1}: {len(m.text)} characters, over the 1000-character limit for one medication")
-        request, skipped, notes = CheckRequest(()), (), ()
+        parsed = ParsedInput(CheckRequest(()))
         if input_file is not None:
-            request, skipped, notes = parse_input(_read(input_file), _name(input_file), as_of or date.today())
-        previous = request.previous
-        if previous_file is not None:
-            where = _name(previous_file)
-            text = decode(_read(previous_file), where)
-            if text.lstrip().startswith(("[", "{")):
-                data = parse_json_text(text, where)
-                items = data.get("medications") if isinstance(data, dict) else data
-                if isinstance(data, dict) and "medications" not in data:
-                    raise InputError(f"{where}: missing 'medications'")
-                previous = parse_med_list(items, where, "medications")
-            else:
-                previous = tuple(parse_lines(text, where))
+            parsed = parse_input(_read(input_file), _name(input_file), as_of.date() if as_of else date.today())
+        previous = parse_previous(_read(previous_file), _name(previous_file)) if previous_file is not None else None
+        request = combine(parse_arguments(medications), parsed, previous, age, egfr)
     except InputError as exc:
         _fail(str(exc))
-    import math
-
-    for label, value in (("--age", age), ("--egfr", egfr)):
-        if value is not None and not math.isfinite(value):
-            _fail(f"{label}: must be a finite number, got {value}")
-    all_meds = tuple(meds) + request.medications
-    from .inputs import MAX_MEDICATIONS
-
-    if len(all_meds) > MAX_MEDICATIONS:
-        _fail(f"{len(all_meds)} medications, over the limit of {MAX_MEDICATIONS} for one list")
-    if not all_meds:
-        _fail("no medications given (pass names as arguments or use --input FILE)")
-    patient = Patient(
-        age=age if age is not None else request.patient.age,
-        egfr=egfr if egfr is not None else request.patient.egfr,
-    )
-    index = _index(rules_dir)
-    report = run(index, request._replace(medications=all_meds, previous=previous, patient=patient))
+    skipped, notes = parsed.skipped, parsed.notes
+    report = run(_index(rules_dir), request)
     if skipped or notes:
         report = replace(report, skipped=skipped, notes=notes)
     use_color = _use_color(color) and fmt == "text"
@@ -161,8 +130,7 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     import time
     from datetime import date
 
-    from .batch import BatchError, iter_records, open_input, run_batch
-    from .exitcodes import batch_exit_code
+    from .batch import BatchError, Tally, iter_records, open_input, run_batch
 
     try:
         raw = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")
@@ -171,34 +139,23 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     stream, fmt = open_input(raw, input_path, input_format)
     show = progress if progress is not None else sys.stderr.isatty()
     out = sys.stdout
-    counts = {"records": 0, "failing": 0, "findings": 0, "incomplete": 0, "errors": 0}
-    start = time.perf_counter()
-    last = start
+    tally = Tally(fail_on)
+    last = tally.start
     try:
         for outcome in run_batch(iter_records(stream, fmt), fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
                                  workers=workers, rules_dir=rules_dir, cache_dir=cache_dir()):
             out.write(outcome.text + "\n")
-            counts["records"] += 1
-            counts["failing"] += outcome.failing
-            counts["findings"] += outcome.findings
-            counts["incomplete"] += outcome.incomplete
-            counts["errors"] += outcome.error
+            tally.add(outcome)
             if show and time.perf_counter() - last > 0.5:
                 last = time.perf_counter()
-                click.echo(f"\r{counts['records']} records ({counts['records'] / (last - start):.0f}/s)", err=True, nl=False)
+                click.echo(f"\r{tally.progress()}", err=True, nl=False)
     except BatchError as exc:
         _fail(f"{input_path}: {exc}")
     out.flush()
-    elapsed = time.perf_counter() - start
     if show:
         click.echo("\r", err=True, nl=False)
-    rate = counts["records"] / elapsed if elapsed > 0 else 0.0
-    click.echo(
-        f"interactions batch: {counts['records']} records, {counts['failing']} with findings at or above {fail_on}, "
-        f"{counts['incomplete']} incomplete, {counts['errors']} errors; {elapsed:.2f} s, {rate:.0f} records/s",
-        err=True,
-    )
-    sys.exit(batch_exit_code(counts["failing"] > 0, counts["errors"] > 0, counts["incomplete"] > 0))
+    click.echo(tally.summary(), err=True)
+    sys.exit(tally.exit_code())
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from datetime import date
 from typing import NamedTuple
@@ -191,3 +192,43 @@ def parse_input(data: bytes, where: str, as_of: date | None = None) -> ParsedInp
     if text.lstrip().startswith(("{", "[")):
         return parse_value(parse_json_text(text, where), where, as_of or date(1970, 1, 1))
     return ParsedInput(CheckRequest(tuple(parse_lines(text, where))))
+
+
+def parse_arguments(values) -> tuple:
+    """Read medications given as command-line arguments."""
+    meds = []
+    for i, value in enumerate(values):
+        if value.strip():
+            meds.append(MedicationInput(_check_text(value.strip(), f"argument {i + 1}"), ref=f"argument {i + 1}"))
+    return tuple(meds)
+
+
+def parse_previous(data: bytes, where: str) -> tuple:
+    """Read a previous medication list: one per line, a JSON list, or an object with 'medications'."""
+    text = decode(data, where)
+    if not text.lstrip().startswith(("[", "{")):
+        return tuple(parse_lines(text, where))
+    value = parse_json_text(text, where)
+    if isinstance(value, dict):
+        if "medications" not in value:
+            raise InputError(f"{where}: missing 'medications'")
+        value = value["medications"]
+    return parse_med_list(value, where, "medications")
+
+
+def combine(arguments: tuple, parsed: ParsedInput, previous: tuple | None, age, egfr) -> CheckRequest:
+    """Merge command-line medications and context with a parsed input file; flags win."""
+    for label, value in (("--age", age), ("--egfr", egfr)):
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"{label}: must be a finite number, got {value}")
+    request = parsed.request
+    meds = arguments + request.medications
+    if len(meds) > MAX_MEDICATIONS:
+        raise InputError(f"{len(meds)} medications, over the limit of {MAX_MEDICATIONS} for one list")
+    if not meds:
+        raise InputError("no medications given (pass names as arguments or use --input FILE)")
+    patient = Patient(
+        age=age if age is not None else request.patient.age,
+        egfr=egfr if egfr is not None else request.patient.egfr,
+    )
+    return request._replace(medications=meds, previous=request.previous if previous is None else previous, patient=patient)
