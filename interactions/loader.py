@@ -212,10 +212,11 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     _check_codes(rs, problems)
     _check_rules(rs, problems, check_sources)
 
+    owners_by_name = name_table(rs)
     for entry in rs.lookalikes:
         check_sources(entry, "look-alike pair", entry["source"])
         names = [n for n, _ in entry["names"]]
-        owners = [_name_owner(rs, n) for n in names]
+        owners = [owners_by_name.get(normalize_name(n)) for n in names]
         for (name, line), owner in zip(entry["names"], owners):
             if owner is None:
                 problems.append(Problem(entry["_path"], line, f"look-alike pair: '{name}' is not a known drug or product name"))
@@ -243,12 +244,6 @@ def name_table(rs: RuleSet) -> dict:
             for name, _ in _names_of(entry, kind == "product"):
                 table.setdefault(normalize_name(name), f"{kind}:{ident}")
     return table
-
-
-def _name_owner(rs: RuleSet, name: str):
-    if not hasattr(rs, "_names"):
-        rs._names = name_table(rs)  # type: ignore[attr-defined]
-    return rs._names.get(normalize_name(name))  # type: ignore[attr-defined]
 
 
 def _check_names(rs: RuleSet, problems: list) -> None:
