@@ -107,22 +107,44 @@ def open_input(raw, name: str, fmt: str = "auto") -> tuple[io.TextIOBase, str]:
 
 def iter_records(stream: io.TextIOBase, fmt: str) -> Iterator[Record]:
     """Yield records from a text stream; never loads the whole input."""
-    if fmt == "jsonl":
-        for number, line in enumerate(stream, start=1):
-            if number == 1:
-                line = line.lstrip("\ufeff")
-            if line.strip():
-                yield Record(number, "json", line)
-        return
-    yield from _csv_records(stream)
+    number = 0
+    try:
+        if fmt == "jsonl":
+            for number, line in enumerate(stream, start=1):
+                if number == 1:
+                    line = line.lstrip("\ufeff")
+                if line.strip():
+                    yield Record(number, "json", line)
+            return
+        yield from _csv_records(stream)
+    except (EOFError, OSError) as exc:
+        # A truncated or corrupt .gz: every record before this point has been checked and written.
+        raise BatchError(f"input unreadable after line {number}: {exc or type(exc).__name__}") from None
+
+
+def _csv_rows(reader) -> Iterator[tuple]:
+    """Yield (line, cells or None, error) so that one unparseable row does not end the file."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, None, f"line {reader.line_num}: {exc}"
+            continue
+        yield reader.line_num, cells, None
 
 
 def _csv_records(stream) -> Iterator[Record]:
+    csv.field_size_limit(MAX_LINE_CHARS)
     reader = csv.reader(stream)
-    try:
-        header = next(reader)
-    except StopIteration:
+    rows_iter = _csv_rows(reader)
+    first = next(rows_iter, None)
+    if first is None:
         return
+    if first[1] is None:
+        raise BatchError(first[2])
+    header = first[1]
     header = [h.lstrip("\ufeff").strip().lower() for h in header]
     missing = [c for c in CSV_REQUIRED if c not in header]
     if missing:
@@ -133,8 +155,13 @@ def _csv_records(stream) -> Iterator[Record]:
     current_id = None
     rows: list = []
     start = 0
-    for cells in reader:
-        number = reader.line_num
+    for number, cells, error in rows_iter:
+        if error:
+            if rows:
+                yield Record(start, "csv", rows, current_id)
+                rows = []
+            yield Record(number, "error", error)
+            continue
         if not any(c.strip() for c in cells):
             continue
         row = dict(zip(header, cells))
@@ -197,10 +224,12 @@ def _dump(data) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def process(index, record: Record, fail_on: str, as_of: date) -> Outcome:
+def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
     """Check one record; a record that cannot be read becomes an error line, never an exception."""
     rid = record.id
     try:
+        if record.kind == "error":
+            raise InputError(record.payload)
         if record.kind == "json":
             text = record.payload
             if len(text) > MAX_LINE_CHARS:
@@ -226,6 +255,8 @@ def process(index, record: Record, fail_on: str, as_of: date) -> Outcome:
         return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
     except RecursionError:
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
+    except Exception as exc:  # noqa: BLE001 - last resort: one record must never lose the others
+        return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: internal error while checking this record: {type(exc).__name__}"}), False, False, False, True)
     if parsed.skipped or parsed.notes:
         report = replace(report, skipped=parsed.skipped, notes=parsed.notes)
     threshold = SEVERITY_RANK[fail_on]
@@ -271,7 +302,6 @@ def _chunks(records: Iterable[Record]) -> Iterator[list]:
 def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", as_of: date | None = None,
               workers: int = 1, rules_dir=None, cache_dir=None) -> Iterator[Outcome]:
     """Yield one Outcome per record, in input order, with a bounded number of records in flight."""
-    as_of = as_of or date(1970, 1, 1)
     if workers <= 1:
         if index is None:
             from .index import load_index
@@ -303,4 +333,4 @@ def check_records(records: Iterable[dict], rules=None, *, fail_on: str = "minor"
     index = rules if rules is not None else load_rules()
     for number, data in enumerate(records, start=1):
         record = Record(number, "json", json.dumps(data))
-        yield json.loads(process(index, record, fail_on, as_of or date(1970, 1, 1)).text)
+        yield json.loads(process(index, record, fail_on, as_of).text)

@@ -150,6 +150,8 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
                 last = time.perf_counter()
                 click.echo(f"\r{tally.progress()}", err=True, nl=False)
     except BatchError as exc:
+        out.flush()
+        click.echo(tally.summary(), err=True)
         _fail(f"{input_path}: {exc}")
     out.flush()
     if show:

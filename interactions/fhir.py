@@ -34,6 +34,12 @@ SNOMED_ROUTES = {
     "16857009": "vaginal",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+# (statuses that count, statuses that are skipped) per resource type; the first counted one is the default.
+STATUSES = {
+    "MedicationRequest": (("unknown",) + ACTIVE_STATUSES, INACTIVE_STATUSES),
+    "MedicationStatement": (("unknown",) + ACTIVE_STATUSES, INACTIVE_STATUSES),
+    "Medication": (("active",), ("inactive", "entered-in-error")),
+}
 
 
 class FhirError(Exception):
@@ -54,11 +60,6 @@ class FhirRead(NamedTuple):
     request: CheckRequest
     skipped: tuple
     notes: tuple
-
-
-def is_fhir(data) -> bool:
-    """Return True if a decoded JSON value looks like a FHIR resource."""
-    return isinstance(data, dict) and isinstance(data.get("resourceType"), str)
 
 
 def _ref_of(resource: dict) -> str:
@@ -236,8 +237,11 @@ def _egfr(observations: list) -> tuple[float | None, str | None]:
     return (best[1], f"eGFR {best[1]:g} from {best[2]} ({best[0] or 'no date'})") if best else (None, None)
 
 
-def read_fhir(data: dict, as_of: date, where: str = "input") -> FhirRead:
-    """Turn a FHIR resource (Bundle, MedicationRequest/Statement, Medication, List) into a request."""
+def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
+    """Turn a FHIR resource (Bundle, MedicationRequest/Statement, Medication, List) into a request.
+
+    Ages come from Patient.birthDate as of `as_of`; with no date the age is left unknown, never guessed.
+    """
     rtype = data.get("resourceType")
     entries: list = []
     if rtype == "Bundle":
@@ -254,7 +258,7 @@ def read_fhir(data: dict, as_of: date, where: str = "input") -> FhirRead:
     bundle = _Bundle(entries)
     items = [r for r in bundle.resources if r.get("resourceType") in MEDICATION_TYPES]
     for lst in (r for r in bundle.resources if r.get("resourceType") == "List"):
-        for item in lst.get("entry") or []:
+        for item in lst.get("entry") if isinstance(lst.get("entry"), list) else []:
             target = ((item or {}).get("item") or {}).get("reference") if isinstance(item, dict) else None
             if isinstance(target, str):
                 resolved = bundle.resolve(target, lst)
@@ -266,19 +270,24 @@ def read_fhir(data: dict, as_of: date, where: str = "input") -> FhirRead:
     meds, skipped = [], []
     for resource in items:
         ref = _ref_of(resource)
-        if resource.get("resourceType") == "Medication":
-            text, code, problem = _medication_resource_text(resource)
-            dose = route = frequency = None
-            status = resource.get("status") or "active"
-            status = "active" if status == "inactive" and False else status
-        else:
-            text, code, problem = _medication_of(resource, bundle)
-            dose, route, frequency = _dosage(resource)
-            status = resource.get("status") or "unknown"
-        if status in INACTIVE_STATUSES:
+        rtype = resource.get("resourceType")
+        try:
+            if rtype == "Medication":
+                text, code, problem = _medication_resource_text(resource)
+                dose = route = frequency = None
+            else:
+                text, code, problem = _medication_of(resource, bundle)
+                dose, route, frequency = _dosage(resource)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # One malformed resource is reported as unresolved; it never loses the others.
+            meds.append(MedicationInput(f"(unreadable {ref}: {type(exc).__name__})", ref=ref))
+            continue
+        active, inactive = STATUSES[rtype]
+        status = resource.get("status") if isinstance(resource.get("status"), str) else active[0]
+        if status in inactive:
             skipped.append(Skipped(ref, text or (f"rxcui:{code}" if code else "?"), f"status {status}"))
             continue
-        if status not in ACTIVE_STATUSES and resource.get("resourceType") != "Medication":
+        if status not in active:
             skipped.append(Skipped(ref, text or "?", f"unknown status '{status}'"))
             continue
         name = text or (f"rxcui:{code}" if code else f"(unidentified medication in {ref}{': ' + problem if problem else ''})")
@@ -286,10 +295,15 @@ def read_fhir(data: dict, as_of: date, where: str = "input") -> FhirRead:
 
     notes = []
     patient = next((r for r in bundle.resources if r.get("resourceType") == "Patient"), None)
-    age = _age(patient, as_of) if patient else None
+    age = _age(patient, as_of) if patient and as_of else None
     if age is not None:
         notes.append(f"age {age:g} from {_ref_of(patient)}.birthDate as of {as_of.isoformat()}")
-    egfr, egfr_note = _egfr([r for r in bundle.resources if r.get("resourceType") == "Observation"])
+    elif patient and as_of is None and patient.get("birthDate"):
+        notes.append(f"{_ref_of(patient)}.birthDate given but no reference date (as_of): age not computed")
+    try:
+        egfr, egfr_note = _egfr([r for r in bundle.resources if r.get("resourceType") == "Observation"])
+    except (AttributeError, TypeError, ValueError):
+        egfr, egfr_note = None, "eGFR Observations present but unreadable; eGFR not used"
     if egfr_note:
         notes.append(egfr_note)
     request = CheckRequest(tuple(meds), (), Patient(age=age, egfr=egfr))

@@ -209,12 +209,12 @@ def format_text(report: Report, color: bool = False) -> str:
     if not report.findings:
         out.append("No interaction findings.")
         out.append("")
-    problems = [m for m in report.medications + report.previous if m.resolution.status != "resolved"]
+    labelled = [(m, "") for m in report.medications] + [(m, "previous list, ") for m in report.previous]
+    problems = [(m, which) for m, which in labelled if m.resolution.status != "resolved"]
     if problems:
         out.append(_paint("INCOMPLETE: these names were not fully recognised, so the check does not cover them:", "bad", color))
-        for m in problems:
+        for m, which in problems:
             r = m.resolution
-            which = "previous list, " if m in report.previous else ""
             words = " ".join(r.unrecognized)
             if r.status == "partial":
                 line = f'  "{m.given.text}" ({which}{m.given.ref or "input"}): checked as {", ".join(r.drugs)}, but "{words}" was not recognised'

@@ -173,7 +173,7 @@ class ParsedInput(NamedTuple):
     notes: tuple = ()
 
 
-def parse_value(data, where: str, as_of: date) -> ParsedInput:
+def parse_value(data, where: str, as_of: date | None) -> ParsedInput:
     """Read a decoded JSON value: a check object or a FHIR resource."""
     if isinstance(data, dict) and isinstance(data.get("resourceType"), str):
         from .fhir import FhirError, read_fhir
@@ -190,7 +190,7 @@ def parse_input(data: bytes, where: str, as_of: date | None = None) -> ParsedInp
     """Read check input: JSON (a check object or FHIR) if it starts with '{', else one medication per line."""
     text = decode(data, where)
     if text.lstrip().startswith(("{", "[")):
-        return parse_value(parse_json_text(text, where), where, as_of or date(1970, 1, 1))
+        return parse_value(parse_json_text(text, where), where, as_of)
     return ParsedInput(CheckRequest(tuple(parse_lines(text, where))))
 
 

@@ -14,6 +14,7 @@ CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)
 _TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
 _ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
+_ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0}
 _SEPARATORS = re.compile(r"[;,+]|\b(?:and|plus|with|also|then)\b")
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
 MAX_INPUT_CHARS = 1000
@@ -293,9 +294,7 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
             count = float(match.group(1))
             continue
         if kind == "volume":
-            unit = match.group(2)
-            factor = 5.0 if unit.startswith("t") and "sp" in unit else 15.0 if unit.startswith("t") else 1.0
-            volume = float(match.group(1)) * factor
+            volume = float(match.group(1)) * _ML_PER_UNIT.get(match.group(2), 1.0)
             continue
         if kind == "combo":
             note = "combination strength written without units per ingredient; daily dose not computed"

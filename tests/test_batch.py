@@ -156,3 +156,19 @@ def test_library_batch_function(index):
     results = list(check_records([{"id": "x", "medications": ["baclofen", "alcohol"]}, {"medications": "bad"}], rules=index))
     assert results[0]["findings"][0]["severity"] == "major"
     assert results[1]["error"] == "line 2: 'medications' must be a list, got str"
+
+
+def test_truncated_gzip_keeps_what_was_read(cli_run, tmp_path):
+    data = b"".join(b'{"id": %d, "medications": ["sertraline"]}\n' % i for i in range(3000))
+    path = write(tmp_path, "cut.jsonl.gz", gzip.compress(data)[:-200])
+    result = cli_run("batch", str(path))
+    assert result.exit_code == 2
+    assert len(result.stdout.splitlines()) > 2000
+    assert "interactions batch: " in result.stderr
+    assert "input unreadable after line" in result.stderr.strip().splitlines()[-1]
+
+
+def test_csv_field_over_the_limit_is_one_error_line(cli_run, tmp_path):
+    path = write(tmp_path, "big.csv", 'id,medication\n1,baclofen\n2,"' + "x" * 5_000_000 + '"\n3,alcohol\n')
+    out = lines(cli_run("batch", str(path)))
+    assert [(o["id"], "error" in o) for o in out] == [("1", False), (None, True), ("3", False)]

@@ -129,3 +129,28 @@ def test_cli_reads_a_bundle(cli_run):
     data = result.json()
     assert data["patient"] == {"age": 76, "egfr": 48}
     assert [s["ref"] for s in data["skipped"]] == ["MedicationRequest/mr-lorazepam-stopped", "MedicationRequest/mr-error"]
+
+
+def test_no_reference_date_means_no_age_not_a_wrong_one():
+    read = read_fhir(BUNDLE, None)
+    assert read.request.patient.age is None
+    assert "Patient/p1.birthDate given but no reference date (as_of): age not computed" in read.notes
+
+
+def test_inactive_medication_resource_is_skipped():
+    read = read_fhir({"resourceType": "Medication", "id": "m", "status": "inactive", "code": {"text": "Xanax"}}, AS_OF)
+    assert read.request.medications == ()
+    assert read.skipped[0].reason == "status inactive"
+
+
+def test_malformed_resource_is_reported_not_fatal(index):
+    data = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "MedicationRequest", "id": "a", "status": "active", "medicationReference": {"reference": "#x"}, "contained": 5}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "b", "status": "active", "medicationCodeableConcept": {"text": "oxycodone"}}},
+        {"resource": {"resourceType": "MedicationRequest", "id": "c", "status": "active", "medicationCodeableConcept": {"text": "Xanax"}}},
+    ]}
+    read = read_fhir(data, AS_OF)
+    assert read.request.medications[0].text == "(unreadable MedicationRequest/a: TypeError)"
+    report = check(index, read.request)
+    assert [f.id for f in report.findings] == ["opioid-benzodiazepine"]
+    assert report.complete is False
