@@ -8,14 +8,13 @@ import io
 import json
 import re
 from collections import deque
-from dataclasses import replace
 from datetime import date
 from typing import Iterable, Iterator, NamedTuple
 
-from .engine import CheckRequest, MedicationInput, Patient, check
+from .engine import CheckRequest, Patient, check
 from .formatters import encode_compact
-from .inputs import MAX_MEDICATIONS, InputError, ParsedInput, _check_text, parse_value, route_of
-from .vocab import SEVERITY_RANK
+from .inputs import MAX_MEDICATIONS, InputError, ParsedInput, parse_medication, parse_value
+from .vocab import PATIENT_LIMITS
 
 CSV_REQUIRED = ("id", "medication")
 CSV_OPTIONAL = ("dose", "route", "frequency", "age", "egfr")
@@ -186,23 +185,13 @@ def _request_from_rows(rows: list) -> CheckRequest:
             raise InputError(row["__error__"])
         if any(_SURROGATE.search(v or "") for v in row.values()):
             raise InputError(f"line {number}: not valid UTF-8")
-        name = (row.get("medication") or "").strip()
-        if not name:
+        if not (row.get("medication") or "").strip():
             raise InputError(f"line {number}: empty 'medication'")
-        route = (row.get("route") or "").strip() or None
-        if route is not None:
-            mapped = route_of(route)
-            if mapped is None:
-                raise InputError(f"line {number}: unknown route {json.dumps(route)}")
-            route = mapped
-        meds.append(MedicationInput(
-            _check_text(name, f"line {number}"),
-            dose=(row.get("dose") or "").strip() or None,
-            route=route,
-            frequency=(row.get("frequency") or "").strip() or None,
-            ref=f"line {number}",
-        ))
-        for key, low, high in (("age", 0, 150), ("egfr", 0, 300)):
+        fields = {"name": row["medication"]}
+        fields.update((key, row[key].strip()) for key in ("dose", "route", "frequency") if (row.get(key) or "").strip())
+        # The same reader as a JSON medication object: one set of checks for every format.
+        meds.append(parse_medication(fields, f"line {number}"))
+        for key, (low, high) in PATIENT_LIMITS.items():
             raw = (row.get(key) or "").strip()
             if not raw:
                 continue
@@ -211,7 +200,7 @@ def _request_from_rows(rows: list) -> CheckRequest:
             except ValueError:
                 raise InputError(f"line {number}: {key} {json.dumps(raw)} is not a number") from None
             if not low <= value <= high:
-                raise InputError(f"line {number}: {key} {raw} is out of range ({low} to {high})")
+                raise InputError(f"line {number}: {key} {raw} is out of range ({low:g} to {high:g})")
             if key in context and context[key] != value:
                 raise InputError(f"line {number}: {key} {raw} differs from {context[key]:g} given earlier for the same id")
             context[key] = value
@@ -250,18 +239,14 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
             parsed = ParsedInput(_request_from_rows(record.payload))
         if not parsed.request.medications:
             raise InputError(f"line {record.line}: no medications")
-        report = check(index, parsed.request)
+        report = check(index, parsed.request, parsed.skipped, parsed.notes)
     except InputError as exc:
         return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
     except RecursionError:
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
     except Exception as exc:  # noqa: BLE001 - last resort: one record must never lose the others
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: internal error while checking this record: {type(exc).__name__}"}), False, False, False, True)
-    if parsed.skipped or parsed.notes:
-        report = replace(report, skipped=parsed.skipped, notes=parsed.notes)
-    threshold = SEVERITY_RANK[fail_on]
-    failing = any(SEVERITY_RANK[f.severity] >= threshold for f in report.findings)
-    return Outcome(encode_compact(report, {"id": rid, "line": record.line}), failing, bool(report.findings), not report.complete, False)
+    return Outcome(encode_compact(report, {"id": rid, "line": record.line}), report.fails(fail_on), bool(report.findings), not report.complete, False)
 
 
 # --- running, in one process or several ---------------------------------------------------

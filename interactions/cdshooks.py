@@ -69,6 +69,21 @@ def discovery() -> dict:
     }
 
 
+def _prefetch(body: dict) -> dict:
+    prefetch = body.get("prefetch") or {}
+    if not isinstance(prefetch, dict):
+        raise HookError(400, "invalid", "'prefetch' must be an object")
+    return prefetch
+
+
+def needs_fetch(body) -> bool:
+    """True if the request names a fhirServer and leaves a prefetch key to fetch from it."""
+    if not isinstance(body, dict) or not body.get("fhirServer"):
+        return False
+    prefetch = _prefetch(body)
+    return any(key not in prefetch for key in PREFETCH)
+
+
 def _resources(value) -> list:
     """Return (fullUrl, resource) pairs of a prefetched resource or Bundle (None means no data)."""
     if value is None:
@@ -111,9 +126,7 @@ def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | N
     if service["hook"] == "order-select" and not (isinstance(selections, list) and all(isinstance(s, str) for s in selections)):
         raise HookError(400, "required", "context.selections (a list of references) is required for order-select")
 
-    prefetch = body.get("prefetch") or {}
-    if not isinstance(prefetch, dict):
-        raise HookError(400, "invalid", "'prefetch' must be an object")
+    prefetch = dict(_prefetch(body))  # a copy: the caller's request is never changed
     missing = [key for key in PREFETCH if key not in prefetch]
     if missing:
         if body.get("fhirServer") and fetch is not None:

@@ -8,7 +8,7 @@ import click
 
 from . import __version__
 from .exitcodes import ERROR, exit_code
-from .vocab import SEVERITIES
+from .vocab import PATIENT_LIMITS, SEVERITIES
 
 RULES_OPTION = click.option(
     "--rules", "rules_dir", envvar="INTERACTIONS_RULES", type=click.Path(file_okay=False), default=None,
@@ -50,9 +50,14 @@ def _index(rules_dir):
     try:
         return load_index(rules_dir, cache_dir())
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        _echo_problems(exc, err=True)
         _fail(f"the rules have {len(exc.problems)} problem(s); run 'interactions rules validate'")
+
+
+def _echo_problems(exc, err: bool) -> None:
+    """Print each rule problem as path:line: message."""
+    for problem in exc.problems:
+        click.echo(str(problem), err=err)
 
 
 def _use_color(flag) -> bool:
@@ -85,14 +90,13 @@ def cli():
 @FORMAT_OPTION
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True, help="Exit 1 for findings at or above this severity.")
 @RULES_OPTION
-@click.option("--age", type=click.FloatRange(0, 150), help="Patient age in years.")
-@click.option("--egfr", type=click.FloatRange(0, 300), help="Patient eGFR in mL/min/1.73 m2.")
+@click.option("--age", type=click.FloatRange(*PATIENT_LIMITS["age"]), help="Patient age in years.")
+@click.option("--egfr", type=click.FloatRange(*PATIENT_LIMITS["egfr"]), help="Patient eGFR in mL/min/1.73 m2.")
 @click.option("--previous", "previous_file", type=click.File("rb"), help="The previous medication list, to detect drugs stopped abruptly.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
 def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color):
     """Check a medication list, given as arguments or with --input (text, JSON or FHIR R4)."""
-    from dataclasses import replace
     from datetime import date
 
     from .engine import CheckRequest, check as run
@@ -107,10 +111,7 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
         request = combine(parse_arguments(medications), parsed, previous, age, egfr)
     except InputError as exc:
         _fail(str(exc))
-    skipped, notes = parsed.skipped, parsed.notes
-    report = run(_index(rules_dir), request)
-    if skipped or notes:
-        report = replace(report, skipped=skipped, notes=notes)
+    report = run(_index(rules_dir), request, parsed.skipped, parsed.notes)
     use_color = _use_color(color) and fmt == "text"
     click.echo(FORMATTERS[fmt](report, color=use_color), nl=False, color=use_color)
     sys.exit(exit_code(report, fail_on))
@@ -173,7 +174,7 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
     import json
 
     try:
-        from .server import Settings, serve as run_server
+        from .server import Settings, jwt_config_problems, serve as run_server
     except ImportError as exc:
         _fail(f"the server needs extra packages: pip install 'interactions[server]' ({exc.name} is missing)")
     jwt = None
@@ -182,8 +183,9 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
             jwt = json.loads(jwt_config.read())
         except ValueError as exc:
             _fail(f"{_name(jwt_config)}: invalid JSON: {exc}")
-        if not isinstance(jwt, dict) or not isinstance(jwt.get("issuers"), dict) or not jwt.get("base_url"):
-            _fail(f"{_name(jwt_config)}: expected {{\"base_url\": \"https://...\", \"issuers\": {{...}}}}")
+        problems = jwt_config_problems(jwt)
+        if problems:
+            _fail(f"{_name(jwt_config)}: " + "; ".join(problems))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
     settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt)
@@ -207,8 +209,7 @@ def rules_validate(rules_dir):
     try:
         data = compile_rules(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem))
+        _echo_problems(exc, err=False)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
         sys.exit(ERROR)
     click.echo(
@@ -228,8 +229,7 @@ def rules_compile(rules_dir, output):
     try:
         data = compile_rules(rules_dir)
     except RulesError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        _echo_problems(exc, err=True)
         _fail(f"the rules have {len(exc.problems)} problem(s)")
     target = output or cache_path(cache_dir(), data["digest"])
     write_json_atomic(target, data)
@@ -260,7 +260,7 @@ def drugs(class_id, fmt, rules_dir):
 
     index = _index(rules_dir)
     if class_id is not None and class_id not in index.classes:
-        from .schema import did_you_mean
+        from .vocab import did_you_mean
 
         _fail(f"unknown class '{class_id}'{did_you_mean(class_id, index.classes)}")
     click.echo(format_drug_list(index, list_drugs(index, class_id), fmt), nl=False)

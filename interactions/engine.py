@@ -8,7 +8,7 @@ from typing import NamedTuple, Optional
 from .index import Index
 from .names import Resolution
 from .sig import Quantity, to_unit
-from .vocab import SEVERITY_RANK
+from .vocab import SEVERITY_RANK, severity_at_least
 
 DISCLAIMER = "Decision support only: it does not replace the judgement of a pharmacist or prescriber."
 # The Drug Burden Index sedative component counts the drugs under this class.
@@ -155,6 +155,10 @@ class Report:
         """Return the most severe finding's severity, or None."""
         return self.findings[0].severity if self.findings else None
 
+    def fails(self, fail_on: str) -> bool:
+        """True if any finding is at or above the `fail_on` severity."""
+        return any(severity_at_least(f.severity, fail_on) for f in self.findings)
+
     def counts(self) -> dict:
         """Count findings by severity."""
         out = {s: 0 for s in SEVERITY_RANK}
@@ -251,19 +255,14 @@ class _Checker:
         return hit
 
     def render(self, path) -> str:
-        cache = self.index.rendered
-        text = cache.get(path)
-        if text is None:
-            text = cache[path] = " → ".join(self.index.name_of(k) for k in path)
-        return text
+        return self.index.render_path(path)
 
     def pair_path(self, path_a, path_b) -> str:
         a = self.render(path_a)
-        b = " ← ".join(self.index.name_of(k) for k in reversed(path_b))
         if path_a[-1] == path_b[-1]:
             tail = " ← ".join(self.index.name_of(k) for k in reversed(path_b[:-1]))
             return f"{a} ← {tail}" if tail else a
-        return f"{a} + {b}"
+        return f"{a} + " + " ← ".join(self.index.name_of(k) for k in reversed(path_b))
 
     def finding(self, rule_id: str, drugs, paths, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> Finding:
         rule = self.index.rules[rule_id]
@@ -388,33 +387,30 @@ class _Checker:
         }
 
     def when(self, cond, context) -> tuple[bool, list]:
-        """Evaluate a condition; return (holds, names of missing context)."""
-        missing = []
-        ok = True
+        """Evaluate a condition; return (holds, missing context that could still make it hold)."""
+        missing, failed = [], False
         if "age_at_least" in cond:
             if self.patient.age is None:
                 missing.append("age")
-                ok = False
             elif self.patient.age < cond["age_at_least"]:
-                ok = False
+                failed = True
         if "egfr_below" in cond:
             if self.patient.egfr is None:
                 missing.append("eGFR")
-                ok = False
             elif self.patient.egfr >= cond["egfr_below"]:
-                ok = False
+                failed = True
         if "route" in cond and context.get("route") not in cond["route"]:
-            ok = False
+            failed = True
         if "daily_dose_at_least" in cond:
             limit = cond["daily_dose_at_least"]
             daily = context.get("daily")
             value = to_unit(daily, limit["unit"]) if daily else None
             if value is None:
                 missing.append("daily dose")
-                ok = False
             elif value < limit["value"]:
-                ok = False
-        return ok, missing
+                failed = True
+        # A known part that is false settles it: asking for the rest would only be noise.
+        return (not failed and not missing), ([] if failed else missing)
 
     @staticmethod
     def describe_when(cond) -> str:
@@ -425,6 +421,8 @@ class _Checker:
             parts.append(f"eGFR < {_num(cond['egfr_below'])}")
         if "daily_dose_at_least" in cond:
             parts.append(f"daily dose >= {_num(cond['daily_dose_at_least']['value'])} {cond['daily_dose_at_least']['unit']}")
+        if "route" in cond:
+            parts.append(f"route {' or '.join(cond['route'])}")
         return " and ".join(parts)
 
     def rule_notes(self, rule, context) -> tuple[list, list]:
@@ -496,7 +494,6 @@ class _Checker:
         stopped = {d: u for d, u in self.previous_uses.items() if d not in self.uses}
         for drug, path in self.members(rule, stopped):
             use = stopped[drug]
-            by_route = rule.get("severity_by_route", {})
             severity = by_route.get(use.route, rule["severity"])
             reasons = []
             context = []
@@ -597,8 +594,10 @@ def _resolve_all(index: Index, meds: tuple) -> tuple:
     return tuple(MedicationResult(med, _resolve_one(index, med)) for med in meds)
 
 
-def check(index: Index, request: CheckRequest) -> Report:
+def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple = ()) -> Report:
     """Resolve every medication and evaluate every rule; return the report.
+
+    `skipped` and `notes` come from the input format (FHIR) and are carried into the report.
 
     The report is a pure function of the index and the request, and every part
     of it is immutable, so identical requests (an EHR re-checking the same list
@@ -608,12 +607,13 @@ def check(index: Index, request: CheckRequest) -> Report:
     try:
         hit = memo.get(request)
     except TypeError:  # an unhashable field: compute without the memo
-        return _check(index, request)
-    if hit is None:
-        if len(memo) >= REPORT_MEMO_LIMIT:
-            memo.clear()
-        hit = memo[request] = _check(index, request)
-    return hit
+        hit = _check(index, request)
+    else:
+        if hit is None:
+            if len(memo) >= REPORT_MEMO_LIMIT:
+                memo.clear()
+            hit = memo[request] = _check(index, request)
+    return replace(hit, skipped=tuple(skipped), notes=tuple(notes)) if skipped or notes else hit
 
 
 def _check(index: Index, request: CheckRequest) -> Report:

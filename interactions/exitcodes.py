@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .vocab import SEVERITY_RANK
-
 OK = 0
 FINDINGS = 1
 ERROR = 2
@@ -22,8 +20,7 @@ def exit_code(report, fail_on: str = "minor") -> int:
     | 3    | a report was produced but it is incomplete (a name is unresolved or only    |
     |      | partly recognised) and there is no finding at or above `fail_on`            |
     """
-    threshold = SEVERITY_RANK[fail_on]
-    if any(SEVERITY_RANK[f.severity] >= threshold for f in report.findings):
+    if report.fails(fail_on):
         return FINDINGS
     if not report.complete:
         return INCOMPLETE

@@ -8,10 +8,6 @@ from .index import Index
 from .names import resolve
 
 
-def _path_text(index: Index, path) -> str:
-    return " → ".join(index.name_of(k) for k in path)
-
-
 def describe_drug(index: Index, drug: str) -> dict:
     """Return everything known about one drug, with the path to each rule it takes part in."""
     entry = index.drugs[drug]
@@ -26,7 +22,7 @@ def describe_drug(index: Index, drug: str) -> dict:
                 "effect": rule["effect"],
                 "title": rule["title"],
                 "side": side,
-                "path": _path_text(index, path),
+                "path": index.render_path(path),
                 "references": list(rule["references"]),
             })
     classes = []

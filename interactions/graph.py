@@ -9,7 +9,7 @@ from .errors import Problem, RulesError
 from .loader import RuleSet, name_table
 from .vocab import normalize_name
 
-INDEX_FORMAT = 1
+from .index import INDEX_FORMAT
 
 
 def node(kind: str, ident: str) -> str:

@@ -26,6 +26,7 @@ class _Lazy(dict):
         return value
 
     def get(self, key, default=None):
+        """Return the computed value; every key has one, so `default` is never used."""
         return self[key]
 
 
@@ -100,6 +101,13 @@ class Index:
                     hits[rid] = path
                     break
         return hits
+
+    def render_path(self, path) -> str:
+        """Render an upward path as 'drug → class → parent', cached (paths repeat across checks)."""
+        text = self.rendered.get(path)
+        if text is None:
+            text = self.rendered[path] = " → ".join(self.name_of(k) for k in path)
+        return text
 
     def name_of(self, key: str) -> str:
         """Return the display name of a graph key such as 'class:opioid'."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -11,7 +10,7 @@ from typing import NamedTuple
 
 from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
-from .vocab import ROUTES
+from .vocab import PATIENT_LIMITS, ROUTES, did_you_mean
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000
@@ -63,11 +62,6 @@ def parse_lines(text: str, where: str) -> list[MedicationInput]:
     return meds
 
 
-def _close(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _number(value, where: str, low: float, high: float) -> float | None:
     if value is None:
         return None
@@ -96,7 +90,7 @@ def parse_medication(value, where: str) -> MedicationInput:
         raise InputError(f"{where}: expected a string or an object with 'name', got {type(value).__name__}")
     for key in value:
         if key not in MED_KEYS:
-            raise InputError(f"{where}: unknown key '{key}'{_close(key, MED_KEYS)}")
+            raise InputError(f"{where}: unknown key '{key}'{did_you_mean(key, MED_KEYS, 0.7)}")
     name = value.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}: 'name' must be a non-empty string")
@@ -137,7 +131,7 @@ def parse_object(data, where: str) -> CheckRequest:
         raise InputError(f"{where}: expected a JSON object with 'medications', got {type(data).__name__}")
     for key in data:
         if key not in TOP_KEYS:
-            raise InputError(f"{where}: unknown key '{key}'{_close(key, TOP_KEYS)}")
+            raise InputError(f"{where}: unknown key '{key}'{did_you_mean(key, TOP_KEYS, 0.7)}")
     if "medications" not in data:
         raise InputError(f"{where}: missing 'medications'")
     meds = parse_med_list(data["medications"], where, "medications")
@@ -147,10 +141,10 @@ def parse_object(data, where: str) -> CheckRequest:
         raise InputError(f"{where}: 'patient' must be an object")
     for key in patient_data:
         if key not in PATIENT_KEYS:
-            raise InputError(f"{where}: patient: unknown key '{key}'{_close(key, PATIENT_KEYS)}")
+            raise InputError(f"{where}: patient: unknown key '{key}'{did_you_mean(key, PATIENT_KEYS, 0.7)}")
     patient = Patient(
-        age=_number(patient_data.get("age"), f"{where}: patient.age", 0, 150),
-        egfr=_number(patient_data.get("egfr"), f"{where}: patient.egfr", 0, 300),
+        age=_number(patient_data.get("age"), f"{where}: patient.age", *PATIENT_LIMITS["age"]),
+        egfr=_number(patient_data.get("egfr"), f"{where}: patient.egfr", *PATIENT_LIMITS["egfr"]),
     )
     return CheckRequest(meds, previous, patient)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +9,9 @@ from pathlib import Path
 from . import schema
 from .errors import Problem, RulesError
 from .ruledir import builtin_rules_dir, digest_files, rule_files
-from .vocab import normalize_name
+from .vocab import did_you_mean, normalize_name
 from .yamltree import Map, Scalar, YamlError, parse_yaml
 
-RULES_ENV = "INTERACTIONS_RULES"
 SCHEMA_VERSION = 1
 CODE_TABLE_SUFFIX = ".tsv"
 
@@ -91,7 +89,7 @@ def _read_file(tree, ctx: schema.Ctx, entries: dict) -> None:
             continue
         if key not in schema.SECTIONS:
             choices = list(schema.SECTIONS) + ["schema_version"]
-            ctx.error(tree.key_lines[key], f"unknown top-level key '{key}'{schema.did_you_mean(key, choices)}")
+            ctx.error(tree.key_lines[key], f"unknown top-level key '{key}'{did_you_mean(key, choices)}")
             continue
         what, validator = schema.SECTIONS[key]
         if not isinstance(node, schema.Seq):
@@ -161,21 +159,16 @@ def _collect(entries: dict, ruleset: RuleSet, problems: list) -> None:
     ruleset.lookalikes = entries["lookalikes"]
 
 
-def _close(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _check_references(rs: RuleSet, problems: list) -> None:
     """Check every cross-reference, names, cycles and evidence levels."""
 
     def err(entry, key, message):
         problems.append(Problem(*_where(entry, key), message))
 
-    def check_sources(entry, label, refs, line=None):
+    def check_sources(entry, label, refs):
         for ref, ref_line in refs:
             if ref not in rs.sources:
-                problems.append(Problem(entry["_path"], ref_line, f"{label}: unknown source '{ref}'{_close(ref, rs.sources)}"))
+                problems.append(Problem(entry["_path"], ref_line, f"{label}: unknown source '{ref}'{did_you_mean(ref, rs.sources)}"))
 
     for cid in sorted(set(rs.classes) & set(rs.drugs)):
         err(rs.drugs[cid], "id", f"drug '{cid}': id is also a class id; rule sides would be ambiguous")
@@ -183,14 +176,14 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     for cid, entry in rs.classes.items():
         for parent, (refs, line) in entry.get("parents", {}).items():
             if parent not in rs.classes:
-                problems.append(Problem(entry["_path"], line, f"class '{cid}': unknown parent class '{parent}'{_close(parent, rs.classes)}"))
+                problems.append(Problem(entry["_path"], line, f"class '{cid}': unknown parent class '{parent}'{did_you_mean(parent, rs.classes)}"))
             check_sources(entry, f"class '{cid}': parent '{parent}'", refs)
     _check_cycles(rs, problems)
 
     for did, entry in rs.drugs.items():
         for cls, (refs, line) in entry.get("classes", {}).items():
             if cls not in rs.classes:
-                problems.append(Problem(entry["_path"], line, f"drug '{did}': unknown class '{cls}'{_close(cls, rs.classes)}"))
+                problems.append(Problem(entry["_path"], line, f"drug '{did}': unknown class '{cls}'{did_you_mean(cls, rs.classes)}"))
             check_sources(entry, f"drug '{did}': class '{cls}'", refs)
         for system, code in entry.get("codes", {}).items():
             if system.startswith("_"):
@@ -205,7 +198,7 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     for pid, entry in rs.products.items():
         for ingredient, line in entry["ingredients"]:
             if ingredient not in rs.drugs:
-                problems.append(Problem(entry["_path"], line, f"product '{pid}': unknown ingredient drug '{ingredient}'{_close(ingredient, rs.drugs)}"))
+                problems.append(Problem(entry["_path"], line, f"product '{pid}': unknown ingredient drug '{ingredient}'{did_you_mean(ingredient, rs.drugs)}"))
         check_sources(entry, f"product '{pid}'", entry["source"])
 
     _check_names(rs, problems)
@@ -306,7 +299,7 @@ def _check_rules(rs: RuleSet, problems: list, check_sources) -> None:
 
     def check_node(entry, label, node, key):
         if node not in nodes:
-            problems.append(Problem(*_where(entry, key), f"{label}: unknown class or drug '{node}'{_close(node, nodes)}"))
+            problems.append(Problem(*_where(entry, key), f"{label}: unknown class or drug '{node}'{did_you_mean(node, nodes)}"))
 
     for rid, entry in rs.rules.items():
         label = f"rule '{rid}'"

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
-from .vocab import CONFIDENCES, EFFECTS, ID_PATTERN, MASS_UNITS, ROUTES, RULE_KINDS, SEVERITIES, SOURCE_KINDS
+from .vocab import CONFIDENCES, EFFECTS, ID_PATTERN, MASS_UNITS, ROUTES, RULE_KINDS, SEVERITIES, SOURCE_KINDS, did_you_mean
 from .yamltree import Map, Node, Scalar, Seq
-
-
-def did_you_mean(word: str, choices) -> str:
-    """Return a ' (did you mean 'x'?)' hint, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def describe(node: Node) -> str:

@@ -111,6 +111,23 @@ def _fetcher(timeout: float):
     return fetch
 
 
+def jwt_config_problems(config) -> list:
+    """Return what is wrong with a JWT configuration (empty when it is usable)."""
+    if not isinstance(config, dict):
+        return ["expected a JSON object"]
+    problems = []
+    if not isinstance(config.get("base_url"), str) or not config["base_url"].startswith(("https://", "http://")):
+        problems.append("'base_url' must be the service's public URL, e.g. \"https://cds.example.org\"")
+    issuers = config.get("issuers")
+    if not isinstance(issuers, dict) or not issuers:
+        problems.append("'issuers' must map each allowed issuer to {\"jwks\": {...}} or {\"public_key_pem\": \"...\"}")
+    else:
+        for issuer, spec in issuers.items():
+            if not isinstance(spec, dict) or not ("jwks" in spec or "public_key_pem" in spec):
+                problems.append(f"issuer {issuer!r}: needs 'jwks' or 'public_key_pem'")
+    return problems
+
+
 def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     """Build the ASGI application."""
     settings = settings or Settings()
@@ -121,16 +138,24 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body:
             return _error(413, "too-long", f"request body over {settings.max_body} bytes")
-        chunks, size = [], 0
+        chunks: list = []
+
+        async def receive() -> bool:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > settings.max_body:
+                    return False
+                chunks.append(chunk)
+            return True
+
         try:
-            async with asyncio.timeout(settings.read_timeout) if hasattr(asyncio, "timeout") else _NullTimeout():
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > settings.max_body:
-                        return _error(413, "too-long", f"request body over {settings.max_body} bytes")
-                    chunks.append(chunk)
-        except TimeoutError:
+            # wait_for works on Python 3.10 too (asyncio.timeout arrived in 3.11).
+            complete = await asyncio.wait_for(receive(), settings.read_timeout)
+        except (asyncio.TimeoutError, TimeoutError):
             return _error(408, "timeout", f"request body not received within {settings.read_timeout:g} s")
+        if not complete:
+            return _error(413, "too-long", f"request body over {settings.max_body} bytes")
         try:
             return json.loads(b"".join(chunks))
         except (ValueError, RecursionError):
@@ -155,8 +180,7 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         service_id = request.path_params["service_id"]
         try:
             # Run in a worker thread only for the network fetch; the check itself is quick and pure.
-            needs_fetch = isinstance(body, dict) and body.get("fhirServer") and any(k not in (body.get("prefetch") or {}) for k in cdshooks.PREFETCH)
-            if needs_fetch:
+            if cdshooks.needs_fetch(body):
                 result = await asyncio.to_thread(cdshooks.handle, index, service_id, body, settings.today(), fetch)
             else:
                 result = cdshooks.handle(index, service_id, body, settings.today(), fetch)
@@ -200,14 +224,6 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         middleware=middleware,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error, Exception: server_error},
     )
-
-
-class _NullTimeout:
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        return False
 
 
 def serve(index: Index, host: str, port: int, settings: Settings) -> None:

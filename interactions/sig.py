@@ -51,7 +51,7 @@ INDICATION_WORDS = (
     "cough", "heartburn", "reflux", "dizziness", "vertigo", "restlessness", "allergies", "allergy", "cramps",
     "cramping", "back pain", "chest pain", "angina", "sedation", "withdrawal", "tremor", "psychosis",
     "neuropathy", "neuropathic", "arthritis", "breath", "back", "chest", "hypertension", "htn", "bp",
-    "blood pressure", "cholesterol", "diabetes", "afib", "gout", "mood", "depression", "spasticity",
+    "blood pressure", "cholesterol", "diabetes", "afib", "gout", "mood", "depression",
 )
 INDICATION_SET = frozenset(w for phrase in INDICATION_WORDS for w in phrase.split())
 _INDICATION = "|".join(sorted((re.escape(w) for w in INDICATION_WORDS), key=len, reverse=True))
@@ -100,7 +100,7 @@ FORM_WORDS = {
 RELEASE_WORDS = {
     "er", "xr", "xl", "sr", "cr", "la", "dr", "ir", "ec", "cd", "xt", "sa", "ds", "hr", "h", "hrs",
     "extended", "release", "released", "immediate", "delayed", "controlled", "sustained", "modified",
-    "long", "acting", "short", "rapid", "fast", "enteric", "coated", "film coated", "24", "12",
+    "long", "acting", "short", "rapid", "fast", "enteric", "coated", "24", "12",
 }
 SALT_WORDS = {
     "hydrochloride", "hcl", "hci", "dihydrochloride", "hydrobromide", "hbr", "bitartrate", "tartrate", "sulfate",
@@ -111,7 +111,7 @@ SALT_WORDS = {
     "napsylate", "salicylate", "lactate", "gluconate", "oxalate", "camsylate", "embonate", "disodium",
     "dimesylate", "hydrate", "base", "free", "bisulfate", "hemitartrate", "polistirex", "estolate", "ethylsuccinate",
     "stearate", "trometamol", "tromethamine", "medoxomil", "cilexetil", "axetil", "proxetil", "pivoxil", "alafenamide",
-    "disoproxil", "fumarate", "erbumine", "arginine", "lysine", "olamine", "meglumine", "tannate",
+    "disoproxil", "erbumine", "arginine", "lysine", "olamine", "meglumine", "tannate",
 }
 SIG_WORDS = {
     "take", "takes", "taking", "give", "use", "apply", "inject", "inhale", "instill", "place", "insert", "chew",
@@ -125,12 +125,12 @@ SIG_WORDS = {
     "qty", "quantity", "tablet", "tablets", "mg", "mcg", "ml", "g", "meq", "iu", "x", "no", "w", "usp", "nf",
     "oral", "solution", "other", "dosing", "current", "home", "med", "meds", "medication", "medications", "active",
     "adult", "adults", "children", "childrens", "child", "pediatric", "infant", "infants", "junior", "jr", "mini",
-    "strength", "formula", "original", "plus", "do", "exceed", "pump", "bolus", "basal", "rate",
+    "formula", "original", "plus", "do", "exceed", "pump", "bolus", "basal", "rate",
     "intermittent", "scheduled", "standing", "order", "ordered", "hold", "sbp", "indication",
     # RxNorm dose-form vocabulary
     "abuse", "deterrent", "actuat", "actuation", "actuations", "mucosal", "oromucosal", "metered", "pack",
     "matrix", "delivery", "effervescent", "auto", "injector", "drug", "dispenser", "device", "applicator",
-    "prefilled", "orally", "product", "pak", "dosepak", "dose pack",
+    "prefilled", "orally", "product", "pak", "dosepak",
 }
 
 

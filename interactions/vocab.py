@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 
@@ -53,6 +54,9 @@ SOURCE_KINDS = (
 )
 CONFIDENCES = ("verified", "secondary", "background")
 
+# Plausible patient context: age in years, eGFR in mL/min/1.73 m2.
+PATIENT_LIMITS = {"age": (0, 150), "egfr": (0, 300)}
+
 # Mass units and their factor to milligrams.
 MASS_UNITS = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 
@@ -72,6 +76,12 @@ def fold(text: str) -> str:
 def normalize_name(text: str) -> str:
     """Normalise a drug name: lowercase, no accents, non-alphanumerics to single spaces."""
     return _NON_ALNUM.sub(" ", fold(text)).strip()
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.75) -> str:
+    """Return a " (did you mean 'x'?)" hint for a close choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def severity_at_least(severity: str, threshold: str) -> bool:

@@ -84,8 +84,13 @@ def test_exit_code_table(severities, complete, fail_on, code):
         def __init__(self, severity):
             self.severity = severity
 
+    from interactions.vocab import severity_at_least
+
     class Report:
         findings = [Finding(s) for s in severities]
+
+        def fails(self, threshold):
+            return any(severity_at_least(f.severity, threshold) for f in self.findings)
 
     Report.complete = complete
     assert exit_code(Report(), fail_on) == code
@@ -114,3 +119,21 @@ def test_one_dose_for_a_combination_is_not_attributed(index):
     res = report.medications[0].resolution
     assert res.strengths == ()
     assert res.dose_note == "one dose given for a combination product; daily dose not computed"
+
+
+def test_missing_context_is_only_asked_for_when_it_could_matter(rules_copy):
+    from interactions.index import load_index
+
+    path = rules_copy / "rules.yaml"
+    path.write_text(path.read_text().replace(
+        "      - when: {age_at_least: 65}\n",
+        "      - when: {age_at_least: 65, egfr_below: 60}\n",
+    ))
+    index = load_index(rules_copy)
+    meds = ["baclofen", "sertraline", "gabapentin"]
+    young = {f.id: f for f in check(meds, rules=index, patient={"age": 40}).findings}["cns-active-burden"]
+    assert young.context_needed == ()  # age 40 already rules it out, eGFR would change nothing
+    old = {f.id: f for f in check(meds, rules=index, patient={"age": 80}).findings}["cns-active-burden"]
+    assert old.context_needed == ("eGFR not given: would be major when age >= 65 and eGFR < 60",)
+    both = {f.id: f for f in check(meds, rules=index, patient={"age": 80, "egfr": 50}).findings}["cns-active-burden"]
+    assert both.severity == "major"

@@ -184,6 +184,7 @@ def test_missing_required_prefetch_is_412(server):
         ("/cds-services/interactions-order-sign", json.dumps({"hook": "order-select", "hookInstance": "x", "context": {}}).encode(), 400, "service 'interactions-order-sign' answers the 'order-sign' hook, not 'order-select'"),
         ("/cds-services/interactions-order-sign", json.dumps({"hook": "order-sign", "hookInstance": "x", "context": {"patientId": "p"}}).encode(), 400, "context.draftOrders (a FHIR Bundle) is required"),
         ("/nothing-here", b"{}", 404, "no such endpoint: /nothing-here"),
+        ("/cds-services/interactions-order-sign", json.dumps({"hook": "order-sign", "hookInstance": "x", "fhirServer": "http://127.0.0.1:9", "prefetch": 5, "context": {"patientId": "p", "draftOrders": {"resourceType": "Bundle"}}}).encode(), 400, "'prefetch' must be an object"),
     ],
 )
 def test_errors_are_operation_outcomes(server, path, raw, status, diagnostics):
