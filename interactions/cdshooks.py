@@ -6,8 +6,7 @@ import uuid
 from datetime import date
 from typing import Callable, NamedTuple
 
-from . import __version__
-from .engine import DISCLAIMER, CheckRequest, Finding, Report, check
+from .engine import DISCLAIMER, Finding, Report, check
 from .fhir import EGFR_LOINC, FhirError, read_fhir
 from .index import Index
 
@@ -236,8 +235,3 @@ def read_feedback(body) -> list:
             raise HookError(400, "invalid", "each feedback entry needs 'card' and an 'outcome' of accepted or overridden")
         out.append(Feedback(item["card"], item["outcome"]))
     return out
-
-
-def version() -> str:
-    """Return the service version for headers."""
-    return __version__

@@ -20,9 +20,6 @@ from starlette.routing import Route
 from . import cdshooks
 from .index import Index
 
-FHIR_JSON = "application/json"
-
-
 @dataclass
 class Settings:
     """Server limits and security options."""

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from interactions.engine import MedicationInput
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 CASES = []
