@@ -20,18 +20,15 @@ def check(medications, *, rules=None, patient=None, previous=()):
     `patient` is a dict with optional `age` and `egfr`; `previous` is the
     previous list, used to detect drugs stopped abruptly.
     """
-    from .engine import CheckRequest, MedicationInput, Patient, check as run
-
-    def as_input(med):
-        return med if isinstance(med, MedicationInput) else MedicationInput(str(med))
+    from . import engine
 
     index = rules if rules is not None else _default_rules()
-    request = CheckRequest(
-        tuple(as_input(m) for m in medications),
-        tuple(as_input(m) for m in previous),
-        Patient(**(patient or {})),
+    request = engine.CheckRequest(
+        engine.as_inputs(medications),
+        engine.as_inputs(previous) if previous else (),
+        engine.Patient(**patient) if patient else engine.NO_PATIENT,
     )
-    return run(index, request)
+    return engine.check(index, request)
 
 
 _DEFAULT = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Optional
 
 from .index import Index
@@ -35,6 +34,15 @@ class Patient(NamedTuple):
     egfr: Optional[float] = None
 
 
+NO_PATIENT = Patient()
+
+
+def as_inputs(medications) -> tuple:
+    """Return MedicationInputs for strings (or MedicationInputs) as a tuple."""
+    make = MedicationInput._make
+    return tuple([m if type(m) is MedicationInput else make((str(m), None, None, None, None, None)) for m in medications])
+
+
 class CheckRequest(NamedTuple):
     """Everything one check needs."""
 
@@ -48,16 +56,6 @@ class MedicationResult(NamedTuple):
 
     given: MedicationInput
     resolution: Resolution
-
-
-class Reference(NamedTuple):
-    """A source a finding rests on."""
-
-    id: str
-    citation: str
-    kind: str
-    confidence: str
-    url: Optional[str] = None
 
 
 class Involved(NamedTuple):
@@ -131,8 +129,7 @@ class SedativeLoad(NamedTuple):
     references: tuple
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     """The whole result of one check."""
 
     medications: tuple
@@ -141,7 +138,7 @@ class Report:
     findings: tuple
     context_needed: tuple
     rules_digest: str
-    sedative_load: SedativeLoad | None = None
+    sedative_load: Optional[SedativeLoad] = None
     skipped: tuple = ()
     notes: tuple = ()
 
@@ -167,57 +164,84 @@ class Report:
         return out
 
 
-@dataclass
-class _Use:
-    """A distinct drug on a list, merged over every line that names it."""
+class _Line(NamedTuple):
+    """What one medication line contributes to each of its drugs, computed once per distinct line."""
 
     drug: str
-    inputs: list = field(default_factory=list)
-    route: str | None = None
-    route_source: str | None = None
-    daily: Quantity | None = None
-    daily_unknown: bool = False
-    has_strength: bool = False
+    text: str
+    route: Optional[str]
+    route_source: Optional[str]
+    daily: Optional[Quantity]  # None when this line's daily dose of the drug is unknown
+    has_strength: bool
 
 
 REPORT_MEMO_LIMIT = 2_048
+LINE_MEMO_LIMIT = 100_000
+_KIND_METHODS = {"burden": "burden", "renal": "renal", "dose-limit": "dose_limit", "discontinuation": "discontinuation"}
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
 
-def _uses(results: tuple) -> dict:
+def _line_parts(result: MedicationResult) -> tuple:
+    res = result.resolution
+    out = []
+    for drug in res.drugs:
+        strength = None
+        for s in res.strengths:
+            if s.drug == drug:
+                strength = s
+                break
+        out.append(_Line(drug, result.given.text, res.route, res.route_source,
+                         strength.daily if strength is not None else None, strength is not None))
+    return tuple(out)
+
+
+def _merge(index: Index, lines: list) -> Involved:
+    """Merge every line that names one drug into what the list says about it."""
+    inputs: list = []
+    route = source = None
+    daily = None
+    daily_unknown = False
+    for line in lines:
+        if line.text not in inputs:
+            inputs.append(line.text)
+        if _ROUTE_PRIORITY[line.route_source] > _ROUTE_PRIORITY[source]:
+            route, source = line.route, line.route_source
+        if line.daily is None:
+            daily_unknown = True
+        elif daily is None:
+            daily = line.daily
+        else:
+            added = to_unit(line.daily, daily.unit)
+            if added is not None:
+                daily = Quantity(daily.value + added, daily.unit)
+    if route is None:
+        # Most medicines on a list are oral; say so rather than leave it blank.
+        route, source = "oral", "default"
+    drug = lines[0].drug
+    return Involved(drug, index.drugs[drug]["name"], tuple(inputs), route, source, None if daily_unknown else daily)
+
+
+def _uses(index: Index, lines: tuple) -> tuple[dict, set, bool]:
+    """Return {drug: Involved} over a list's lines, the drugs given with a strength, and whether a line names several drugs."""
     uses: dict = {}
-    for result in results:
-        res = result.resolution
-        for drug in res.drugs:
-            use = uses.get(drug)
-            if use is None:
-                use = uses[drug] = _Use(drug)
-            if result.given.text not in use.inputs:
-                use.inputs.append(result.given.text)
-            if _ROUTE_PRIORITY[res.route_source] > _ROUTE_PRIORITY[use.route_source]:
-                use.route, use.route_source = res.route, res.route_source
-            strength = None
-            for s in res.strengths:
-                if s.drug == drug:
-                    strength = s
-                    break
-            if strength is not None:
-                use.has_strength = True
-            if strength is None or strength.daily is None:
-                use.daily_unknown = True
-                continue
-            if use.daily is None:
-                use.daily = strength.daily
+    strength: set = set()
+    repeated = None
+    shared = False
+    for _, parts, single in lines:
+        if len(parts) > 1:
+            shared = True
+        for line, involved in zip(parts, single):
+            if line.has_strength:
+                strength.add(line.drug)
+            if line.drug in uses:
+                repeated = repeated or set()
+                repeated.add(line.drug)
             else:
-                added = to_unit(strength.daily, use.daily.unit)
-                use.daily = Quantity(use.daily.value + added, use.daily.unit) if added is not None else use.daily
-    for use in uses.values():
-        if use.route is None:
-            # Most medicines on a list are oral; say so rather than leave it blank.
-            use.route, use.route_source = "oral", "default"
-        if use.daily_unknown:
-            use.daily = None
-    return uses
+                uses[line.drug] = involved
+    if repeated:
+        for drug in repeated:
+            uses[drug] = _merge(index, [line for _, parts, _ in lines for line in parts if line.drug == drug])
+    return uses, strength, shared
 
 
 class _Checker:
@@ -226,137 +250,119 @@ class _Checker:
     def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
         self.index = index
         self.patient = request.patient
-        self.uses = _uses(current)
-        self.previous_uses = _uses(previous)
+        self.uses, self.with_strength, shared = _uses(index, current)
+        self.previous_uses, _, shared_before = _uses(index, previous) if previous else ({}, (), False)
+        self.shared_lines = shared or shared_before
+        self.drugs = sorted(self.uses)
         self.findings: list = []
         self.context_needed: list = []
+        # rule id -> [(drug, path to the rule's subject)], drugs in order; one pass serves every rule.
+        self.subjects: dict = {}
+        subject_hits = index.subject_hits
+        for drug in self.drugs:
+            for rid, path in subject_hits[drug].items():
+                hit = self.subjects.get(rid)
+                if hit is None:
+                    self.subjects[rid] = [(drug, path)]
+                else:
+                    hit.append((drug, path))
 
     # --- helpers ------------------------------------------------------------------
     def refs(self, ids) -> tuple:
-        key = tuple(ids)
-        cached = self.index.ref_cache.get(key)
-        if cached is None:
-            out = []
-            for rid in key:
-                s = self.index.sources[rid]
-                out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
-            cached = self.index.ref_cache[key] = tuple(out)
-        return cached
-
-    def involved(self, drug: str, uses: dict | None = None) -> Involved:
-        use = (uses or self.uses)[drug]
-        key = (drug, *use.inputs, use.route, use.route_source, use.daily)
-        cache = self.index.involved_cache
-        hit = cache.get(key)
-        if hit is None:
-            if len(cache) >= 100_000:
-                cache.clear()
-            hit = cache[key] = Involved(drug, self.index.drugs[drug]["name"], tuple(use.inputs), use.route, use.route_source, use.daily)
-        return hit
+        return self.index.references(ids)
 
     def render(self, path) -> str:
         return self.index.render_path(path)
 
-    def pair_path(self, path_a, path_b) -> str:
-        a = self.render(path_a)
-        if path_a[-1] == path_b[-1]:
-            tail = " ← ".join(self.index.name_of(k) for k in reversed(path_b[:-1]))
-            return f"{a} ← {tail}" if tail else a
-        return f"{a} + " + " ← ".join(self.index.name_of(k) for k in reversed(path_b))
-
     def finding(self, rule_id: str, drugs, paths, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> Finding:
-        rule = self.index.rules[rule_id]
+        static = self.index.rule_static[rule_id]
         drugs = tuple(sorted(drugs))
-        involved = tuple([self.involved(d, uses) for d in drugs])
-        if len(involved) == 1:
-            inputs = involved[0].inputs
-        else:
-            inputs = tuple(dict.fromkeys([i for inv in involved for i in inv.inputs]))
-        refs = self.refs(rule["references"] if not extra_refs else dict.fromkeys(list(rule["references"]) + list(extra_refs)))
+        uses = uses or self.uses
+        involved = tuple([uses[d] for d in drugs])
+        inputs = self.inputs(involved)
+        refs = static.references if not extra_refs else self.refs(dict.fromkeys([*static.reference_ids, *extra_refs]))
         return Finding(
-            rule_id, rule["kind"], severity or rule["severity"], rule["effect"], rule["title"], rule["message"],
-            rule["mechanism"], rule["management"], drugs, inputs, involved,
+            rule_id, static.kind, severity or static.severity, static.effect, static.title, static.message,
+            static.mechanism, static.management, drugs, inputs, involved,
             tuple(sorted(set(paths))) if len(paths) > 1 else tuple(paths),
             refs, tuple(reasons), tuple(notes), tuple(context), tuple(related),
         )
 
-    def side_matches(self, side_entry, rule, drug) -> bool:
-        side = rule["sides"][side_entry[0]]
-        return side["route"] is None or self.uses[drug].route in side["route"]
-
     # --- pairwise rules -------------------------------------------------------------
     def pairs(self) -> None:
-        pair_rules = self.index.pair_rules
-        memo = self.index.pair_outcomes
-        keyed = [(d, self.uses[d].route) for d in sorted(self.uses) if pair_rules.get(d)]
-        winners: dict = {}  # rule id -> ([drug, ...], [path, ...], [(related ids, a, b), ...])
-        for i, (a, route_a) in enumerate(keyed):
-            for b, route_b in keyed[i + 1:]:
-                key = (a, route_a, b, route_b)
-                outcome = memo.get(key)
+        index = self.index
+        pair_rules = index.pair_rules
+        outcomes = index.pair_outcomes
+        uses = self.uses
+        keyed = [(d, uses[d].route) for d in self.drugs if pair_rules[d]]
+        winners: dict = {}  # rule id -> [(drug a, drug b, outcome), ...]
+        for i, key_a in enumerate(keyed):
+            a = key_a[0]
+            row = outcomes.get(key_a)
+            if row is None:
+                row = outcomes[key_a] = {}
+            for key_b in keyed[i + 1:]:
+                outcome = row.get(key_b)
                 if outcome is None:
-                    if len(memo) >= 200_000:
-                        memo.clear()
-                    outcome = memo[key] = self.pair_outcome(a, b)
-                if not outcome:
-                    continue
-                win = winners.get(outcome[0])
-                if win is None:
-                    win = winners[outcome[0]] = ([], [], [])
-                win[0].append(a)
-                win[0].append(b)
-                win[1].append(outcome[1])
-                if outcome[2]:
-                    win[2].append((outcome[2], a, b))
-        for rid, (drugs, paths, related_hits) in winners.items():
-            related = []
-            if related_hits:
-                grouped: dict = {}
-                for others, a, b in related_hits:
-                    for other in others:
-                        grouped.setdefault(other, set()).update((a, b))
-                for other, other_drugs in sorted(grouped.items()):
-                    r = self.index.rules[other]
-                    related.append(Related(other, r["severity"], r["effect"], r["title"], tuple(sorted(other_drugs)), tuple(r["references"])))
-            self.findings.append(self.finding(rid, set(drugs), paths, related=related))
+                    outcome = row[key_b] = _pair_outcome(index, *key_a, *key_b)
+                if outcome:
+                    hits = winners.get(outcome[0])
+                    if hits is None:
+                        winners[outcome[0]] = [(a, key_b[0], outcome)]
+                    else:
+                        hits.append((a, key_b[0], outcome))
+        static = index.rule_static
+        findings = self.findings
+        for rid, hits in winners.items():
+            rule = static[rid]
+            if len(hits) == 1:
+                a, b, (_, path, related) = hits[0]
+                drugs, paths = (a, b), (path,)
+                related = self.related([(related, a, b)]) if related else ()
+            else:
+                drug_set, path_set, related = set(), set(), []
+                for a, b, outcome in hits:
+                    drug_set.add(a)
+                    drug_set.add(b)
+                    path_set.add(outcome[1])
+                    if outcome[2]:
+                        related.append((outcome[2], a, b))
+                drugs, paths = tuple(sorted(drug_set)), tuple(sorted(path_set))
+                related = self.related(related) if related else ()
+            involved = tuple(map(uses.__getitem__, drugs))
+            findings.append(Finding(
+                rid, rule.kind, rule.severity, rule.effect, rule.title, rule.message, rule.mechanism, rule.management,
+                drugs, self.inputs(involved), involved, paths, rule.references, (), (), (), related,
+            ))
 
-    def pair_outcome(self, a: str, b: str):
-        """Return (winning rule, explanation path, related rule ids) for two drugs, or ()."""
-        rules_a = self.index.pair_rules[a]
-        rules_b = self.index.pair_rules[b]
-        matched = []
-        for rid in rules_a.keys() & rules_b.keys():
-            rule = self.index.rules[rid]
-            hit = self.match_pair(rule, a, b, rules_a[rid], rules_b[rid])
-            if hit:
-                weight = sum(s["weight"] for s in rule["sides"]) * (2 if len(rule["sides"]) == 1 else 1)
-                matched.append((-SEVERITY_RANK[rule["severity"]], weight, rid, hit))
-        if not matched:
-            return ()
-        matched.sort()
-        _, _, rid, (first, second) = matched[0]
-        effect = self.index.rules[rid]["effect"]
-        related = tuple(other for _, _, other, _ in matched[1:] if self.index.rules[other]["effect"] != effect)
-        return rid, self.pair_path(first, second), related
+    def inputs(self, involved: tuple) -> tuple:
+        """Every input text of the involved drugs, once, in order."""
+        if len(involved) == 1:
+            return involved[0].inputs
+        out: list = []
+        for inv in involved:
+            out += inv.inputs
+        # Two drugs share an input only when one line names both (a combination product).
+        return tuple(dict.fromkeys(out)) if self.shared_lines else tuple(out)
 
-    def match_pair(self, rule, a, b, entries_a, entries_b):
-        """Return the two explanation paths if drugs a and b satisfy the rule's sides."""
-        n_sides = len(rule["sides"])
-        for ea in entries_a:
-            if not self.side_matches(ea, rule, a):
-                continue
-            for eb in entries_b:
-                if not self.side_matches(eb, rule, b):
-                    continue
-                if n_sides == 1 or ea[0] != eb[0]:
-                    first, second = (ea, eb) if ea[0] <= eb[0] else (eb, ea)
-                    return first[2], second[2]
-        return None
+    def related(self, hits) -> tuple:
+        """Fold the other rules that matched the same drugs with another effect into one list."""
+        grouped: dict = {}
+        for others, a, b in hits:
+            for other in others:
+                grouped.setdefault(other, set()).update((a, b))
+        out = []
+        for other, other_drugs in sorted(grouped.items()):
+            r = self.index.rules[other]
+            out.append(Related(other, r["severity"], r["effect"], r["title"], tuple(sorted(other_drugs)), tuple(r["references"])))
+        return tuple(out)
 
     # --- group and context rules --------------------------------------------------------
-    def members(self, rule, uses) -> list:
-        """Return (drug, path) for each drug of `uses` that reaches the rule's subject."""
+    def members(self, rule, uses=None) -> list:
+        """Return (drug, path) for each drug of `uses` (default: the current list) that reaches the rule's subject."""
         rid = rule["id"]
+        if uses is None:
+            return self.subjects.get(rid, [])
         out = []
         for drug in sorted(uses):
             hits = self.index.subject_hits[drug]
@@ -365,6 +371,17 @@ class _Checker:
         return out
 
     def escalate(self, rule, context) -> tuple:
+        """Return (severity, reasons, context needed, extra references), memoised per patient and context."""
+        key = (rule["id"], self.patient, context.get("daily"), context.get("route"))
+        memo = self.index.escalations
+        hit = memo.get(key)
+        if hit is None:
+            if len(memo) >= LINE_MEMO_LIMIT:
+                memo.clear()
+            hit = memo[key] = tuple(tuple(x) if isinstance(x, list) else x for x in self._escalate(rule, context))
+        return hit
+
+    def _escalate(self, rule, context) -> tuple:
         severity = rule["severity"]
         reasons, needed, refs = [], [], []
         for item in rule.get("escalate", []):
@@ -435,7 +452,7 @@ class _Checker:
         return out, refs
 
     def burden(self, rule) -> None:
-        members = self.members(rule, self.uses)
+        members = self.members(rule)
         if len(members) < rule["min_drugs"]:
             return
         severity, reasons, needed, refs = self.escalate(rule, {})
@@ -443,9 +460,9 @@ class _Checker:
         self.findings.append(self.finding(rule["id"], [d for d, _ in members], paths, severity, reasons, (), needed, extra_refs=refs))
 
     def renal(self, rule) -> None:
-        for drug, path in self.members(rule, self.uses):
+        for drug, path in self.members(rule):
             use = self.uses[drug]
-            context = {"daily": use.daily, "route": use.route}
+            context = {"daily": use.daily_dose, "route": use.route}
             if self.patient.egfr is None:
                 self.context_needed.append(f"{rule['id']}: eGFR not given; {self.index.drugs[drug]['name']} is {rule['severity']} when eGFR < {_num(rule['egfr_below'])}")
                 continue
@@ -457,24 +474,24 @@ class _Checker:
     def context_finding(self, rule, drug, path, reasons, context) -> None:
         severity, more, needed, refs = self.escalate(rule, context)
         notes, note_refs = self.rule_notes(rule, context)
-        self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons + more, notes, needed, extra_refs=refs + note_refs))
+        self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, [*reasons, *more], notes, needed, extra_refs=[*refs, *note_refs]))
 
     def dose_limit(self, rule) -> None:
         limit = rule["max_daily"]
-        for drug, path in self.members(rule, self.uses):
+        for drug, path in self.members(rule):
             use = self.uses[drug]
             if use.route not in rule["route"]:
                 continue
-            if use.daily is None:
-                if not use.has_strength:
+            if use.daily_dose is None:
+                if drug not in self.with_strength:
                     continue
                 self.context_needed.append(f"{rule['id']}: daily dose of {self.index.drugs[drug]['name']} not computed; above {_num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}")
                 continue
-            value = to_unit(use.daily, limit["unit"])
+            value = to_unit(use.daily_dose, limit["unit"])
             if value is None or value <= limit["value"]:
                 continue
             reasons = [f"{rule['severity']} because {_num(value)} {limit['unit']}/day ({use.route}) > {_num(limit['value'])} {limit['unit']}/day"]
-            self.context_finding(rule, drug, path, reasons, {"daily": use.daily, "route": use.route})
+            self.context_finding(rule, drug, path, reasons, {"daily": use.daily_dose, "route": use.route})
 
     def discontinuation(self, rule) -> None:
         by_route = rule.get("severity_by_route", {})
@@ -487,7 +504,7 @@ class _Checker:
             severity = by_route[before.route]
             reasons = [f"{severity} because {before.route} {self.index.drugs[drug]['name']} on the previous list is now {now.route}: the {before.route} route is being stopped"]
             self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, uses=self.previous_uses))
-        if self.members(rule, self.uses):
+        if self.members(rule):
             # Something still reaches the subject (e.g. one benzodiazepine replaced by
             # another): that is a switch, not abrupt stopping.
             return
@@ -502,46 +519,105 @@ class _Checker:
             if use.route_source == "default" and by_route:
                 alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
                 context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
-            notes, note_refs = self.rule_notes(rule, {"daily": use.daily, "route": use.route})
+            notes, note_refs = self.rule_notes(rule, {"daily": use.daily_dose, "route": use.route})
             self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
 
     def sedative_load(self) -> SedativeLoad | None:
         """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
-        sedatives = [d for d in sorted(self.uses) if SEDATIVE_CLASS in self.index.reach[d]]
-        if not sedatives:
+        reach = self.index.reach
+        items = [_load_item(self.index, self.uses[d]) for d in self.drugs if SEDATIVE_CLASS in reach[d]]
+        if not items:
             return None
-        counted, not_counted = [], []
-        for drug in sedatives:
-            use = self.uses[drug]
-            delta = self.index.drugs[drug]["dbi_delta"]
-            reason = None
-            if delta is None:
-                reason = "no minimum daily dose (delta) in the rules"
-            elif use.route not in DBI_ROUTES:
-                reason = f"route {use.route}: the delta is an oral dose"
-            elif use.daily is None:
-                reason = "daily dose unknown"
-            dose = to_unit(use.daily, delta["unit"]) if reason is None else None
-            if reason is None and dose is None:
-                reason = "daily dose is not a mass"
-            if reason:
-                not_counted.append(NotCounted(drug, reason))
-                continue
-            contribution = round(dose / (dose + delta["value"]), 3)
-            counted.append(LoadItem(drug, Quantity(dose, delta["unit"]), Quantity(float(delta["value"]), delta["unit"]), contribution, tuple(delta["source"])))
+        counted = tuple(i for i in items if type(i) is LoadItem)
         return SedativeLoad(
             "Drug Burden Index, sedative component: sum of D/(D + delta), D = daily dose, delta = minimum recommended daily dose",
             round(sum(c.contribution for c in counted), 2) if counted else None,
-            tuple(counted),
-            tuple(not_counted),
+            counted,
+            tuple(i for i in items if type(i) is NotCounted),
             self.refs(dict.fromkeys(["hilmer-2007-dbi", *(sid for c in counted for sid in c.sources)])),
         )
 
     def run(self) -> None:
         self.pairs()
-        kinds = {"burden": self.burden, "renal": self.renal, "dose-limit": self.dose_limit, "discontinuation": self.discontinuation}
-        for rid in sorted(self.index.other_rules):
-            kinds[self.index.rules[rid]["kind"]](self.index.rules[rid])
+        for rule in self.index.other_rules.values():
+            getattr(self, _KIND_METHODS[rule["kind"]])(rule)
+
+
+def _pair_outcome(index: Index, a: str, route_a: str, b: str, route_b: str):
+    """Return (winning rule, explanation path, related rule ids) for two drugs on their routes, or ().
+
+    Per pair, the most severe rule wins, then the most specific one (the fewest drugs on its sides).
+    Depends only on the index, so callers memoise it per (drug, route) pair.
+    """
+    rules_a = index.pair_rules[a]
+    rules_b = index.pair_rules[b]
+    matched = []
+    for rid in rules_a.keys() & rules_b.keys():
+        rule = index.rules[rid]
+        hit = _match_pair(rule, route_a, route_b, rules_a[rid], rules_b[rid])
+        if hit:
+            weight = sum(s["weight"] for s in rule["sides"]) * (2 if len(rule["sides"]) == 1 else 1)
+            matched.append((-SEVERITY_RANK[rule["severity"]], weight, rid, hit))
+    if not matched:
+        return ()
+    matched.sort()
+    _, _, rid, (first, second) = matched[0]
+    effect = index.rules[rid]["effect"]
+    related = tuple(other for _, _, other, _ in matched[1:] if index.rules[other]["effect"] != effect)
+    return rid, _pair_path(index, first, second), related
+
+
+def _match_pair(rule, route_a, route_b, entries_a, entries_b):
+    """Return the two explanation paths if the drugs, on their routes, satisfy the rule's sides."""
+    sides = rule["sides"]
+    one_sided = len(sides) == 1
+    for ea in entries_a:
+        allowed = sides[ea[0]]["route"]
+        if allowed is not None and route_a not in allowed:
+            continue
+        for eb in entries_b:
+            allowed = sides[eb[0]]["route"]
+            if allowed is not None and route_b not in allowed:
+                continue
+            if one_sided or ea[0] != eb[0]:
+                first, second = (ea, eb) if ea[0] <= eb[0] else (eb, ea)
+                return first[2], second[2]
+    return None
+
+
+def _pair_path(index: Index, path_a, path_b) -> str:
+    a = index.render_path(path_a)
+    if path_a[-1] == path_b[-1]:
+        tail = " ← ".join(index.name_of(k) for k in reversed(path_b[:-1]))
+        return f"{a} ← {tail}" if tail else a
+    return f"{a} + " + " ← ".join(index.name_of(k) for k in reversed(path_b))
+
+
+def _load_item(index: Index, use: Involved):
+    """Return the drug's LoadItem in the sedative load, or NotCounted with the reason (memoised per use)."""
+    hit = index.load_items.get(use)
+    if hit is not None:
+        return hit
+    delta = index.drugs[use.drug]["dbi_delta"]
+    reason = None
+    if delta is None:
+        reason = "no minimum daily dose (delta) in the rules"
+    elif use.route not in DBI_ROUTES:
+        reason = f"route {use.route}: the delta is an oral dose"
+    elif use.daily_dose is None:
+        reason = "daily dose unknown"
+    dose = to_unit(use.daily_dose, delta["unit"]) if reason is None else None
+    if reason is None and dose is None:
+        reason = "daily dose is not a mass"
+    if reason:
+        hit = NotCounted(use.drug, reason)
+    else:
+        contribution = round(dose / (dose + delta["value"]), 3)
+        hit = LoadItem(use.drug, Quantity(dose, delta["unit"]), Quantity(float(delta["value"]), delta["unit"]), contribution, tuple(delta["source"]))
+    if len(index.load_items) >= LINE_MEMO_LIMIT:
+        index.load_items.clear()
+    index.load_items[use] = hit
+    return hit
 
 
 def _num(value) -> str:
@@ -555,11 +631,11 @@ def _resolve_one(index: Index, med: MedicationInput) -> Resolution:
     entry = index.table.codes.get(med.code) if med.code else None
     if entry is not None:
         drugs = tuple(sorted(entry["drugs"]))
-        res = replace(index.resolve(med.text), text=med.text, status="resolved", drugs=drugs,
+        res = index.resolve(med.text)._replace(text=med.text, status="resolved", drugs=drugs,
                       matched=(f"rxcui {med.code}" + (f": {entry['display']}" if entry.get("display") else ""),),
                       unrecognized=(), suggestions=(), via="code")
         if entry.get("route") and res.route_source not in ("stated", "product"):
-            res = replace(res, route=entry["route"], route_source="product")
+            res = res._replace(route=entry["route"], route_source="product")
         base = entry.get("display") or med.text
     else:
         res = index.resolve(med.text)
@@ -576,10 +652,10 @@ def _resolve_one(index: Index, med: MedicationInput) -> Resolution:
         note = parsed.dose_note
         if med.dose and len(drugs) > 1:
             note = "one dose given for a combination product; daily dose not computed"
-        res = replace(res, frequency=parsed.frequency or res.frequency,
+        res = res._replace(frequency=parsed.frequency or res.frequency,
                       strengths=() if med.dose and len(drugs) > 1 else parsed.strengths, dose_note=note)
     if med.route and res.drugs:
-        res = replace(res, route=med.route, route_source="stated")
+        res = res._replace(route=med.route, route_source="stated")
     return res
 
 
@@ -590,8 +666,24 @@ def _has_strength(text: str) -> bool:
     return has_strength(fold(text))
 
 
-def _resolve_all(index: Index, meds: tuple) -> tuple:
-    return tuple(MedicationResult(med, _resolve_one(index, med)) for med in meds)
+def _lines(index: Index, meds: tuple) -> tuple:
+    """Resolve each medication: (MedicationResult, its _Line parts, each part as a one-line Involved).
+
+    Memoised per medication input, since lists repeat the same lines.
+    """
+    memo = index.lines
+    out = []
+    for med in meds:
+        hit = memo.get(med)
+        if hit is None:
+            result = MedicationResult(med, _resolve_one(index, med))
+            parts = _line_parts(result)
+            hit = (result, parts, tuple(_merge(index, [p]) for p in parts))
+            if len(memo) >= LINE_MEMO_LIMIT:
+                memo.clear()
+            memo[med] = hit
+        out.append(hit)
+    return tuple(out)
 
 
 def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple = ()) -> Report:
@@ -613,18 +705,18 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
             if len(memo) >= REPORT_MEMO_LIMIT:
                 memo.clear()
             hit = memo[request] = _check(index, request)
-    return replace(hit, skipped=tuple(skipped), notes=tuple(notes)) if skipped or notes else hit
+    return hit._replace(skipped=tuple(skipped), notes=tuple(notes)) if skipped or notes else hit
 
 
 def _check(index: Index, request: CheckRequest) -> Report:
-    current = _resolve_all(index, request.medications)
-    previous = _resolve_all(index, request.previous)
+    current = _lines(index, request.medications)
+    previous = _lines(index, request.previous)
     checker = _Checker(index, request, current, previous)
     checker.run()
     findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.id, f.drugs))
     return Report(
-        medications=current,
-        previous=previous,
+        medications=tuple([line[0] for line in current]),
+        previous=tuple([line[0] for line in previous]),
         patient=request.patient,
         findings=tuple(findings),
         context_needed=tuple(sorted(set(checker.context_needed))),

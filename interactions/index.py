@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple
 
 from . import __version__
 from .names import NameTable, resolve
@@ -30,6 +31,30 @@ class _Lazy(dict):
         return self[key]
 
 
+class RuleStatic(NamedTuple):
+    """The parts of a rule every finding of it shares, with its references resolved."""
+
+    kind: str
+    severity: str
+    effect: str
+    title: str
+    message: str
+    mechanism: str
+    management: str
+    reference_ids: tuple
+    references: tuple
+
+
+class Reference(NamedTuple):
+    """A source a finding rests on."""
+
+    id: str
+    citation: str
+    kind: str
+    confidence: str
+    url: str | None = None
+
+
 class Index:
     """The compiled rules, ready for checking: plain dicts plus the name table."""
 
@@ -44,19 +69,22 @@ class Index:
         self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"])
         # Per-drug tables are built on first use: a check touches a handful of drugs, not all.
         self.pairwise = frozenset(rid for rid, r in self.rules.items() if r["kind"] in ("pair", "additive"))
-        self.other_rules = {rid: r for rid, r in self.rules.items() if rid not in self.pairwise}
+        self.other_rules = {rid: self.rules[rid] for rid in sorted(self.rules) if rid not in self.pairwise}
         self.reach = _Lazy(lambda did: frozenset(self.drugs[did]["up"]) if did in self.drugs else frozenset())
         self.drug_rules = _Lazy(self._drug_rules)
         self.pair_rules = _Lazy(lambda did: {rid: e for rid, e in self.drug_rules[did].items() if rid in self.pairwise})
         self.subject_hits = _Lazy(self._subject_hits)
+        self.rule_static = _Lazy(self._rule_static)
         self.display = {f"drug:{d}": e["name"] for d, e in self.drugs.items()}
         self.display.update({f"class:{c}": e["name"] for c, e in self.classes.items()})
         # Memo tables: results depend only on the index, so caching them is invisible to callers.
-        self.resolved: dict = {}
-        self.pair_outcomes: dict = {}
+        self.resolved: dict = {}  # text -> Resolution
+        self.lines: dict = {}  # MedicationInput -> what the line resolved to and contributes
+        self.pair_outcomes: dict = {}  # (drug, route) -> {(drug, route): outcome}; bounded by the index
         self.ref_cache: dict = {}
         self.rendered: dict = {}
-        self.involved_cache: dict = {}
+        self.load_items: dict = {}
+        self.escalations: dict = {}
         self.report_cache: dict = {}
 
     def resolve(self, text: str):
@@ -67,6 +95,24 @@ class Index:
                 self.resolved.clear()
             hit = self.resolved[text] = resolve(self.table, text)
         return hit
+
+    def references(self, ids) -> tuple:
+        """Return the Reference of each source id, in order (cached per id sequence)."""
+        key = tuple(ids)
+        cached = self.ref_cache.get(key)
+        if cached is None:
+            out = []
+            for rid in key:
+                s = self.sources[rid]
+                out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
+            cached = self.ref_cache[key] = tuple(out)
+        return cached
+
+    def _rule_static(self, rid: str) -> RuleStatic:
+        r = self.rules[rid]
+        refs = tuple(r["references"])
+        return RuleStatic(r["kind"], r["severity"], r["effect"], r["title"], r["message"], r["mechanism"], r["management"],
+                          refs, self.references(refs))
 
     def path(self, did: str, target: str) -> tuple:
         """Return the upward path from a drug to a node it reaches, e.g. (drug, class, parent)."""

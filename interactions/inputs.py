@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
 from .vocab import PATIENT_LIMITS, ROUTES, did_you_mean
+
+if TYPE_CHECKING:
+    from datetime import date
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Optional
 
 from . import sig
 from .sig import Frequency, Quantity
@@ -27,8 +26,7 @@ NOISE = (
 )
 
 
-@dataclass(frozen=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     """A close known name for an unrecognised word; never applied."""
 
     name: str
@@ -36,18 +34,16 @@ class Suggestion:
     lookalike_of: tuple = ()
 
 
-@dataclass(frozen=True)
-class Strength:
+class Strength(NamedTuple):
     """A parsed strength attributed to one drug of the medication."""
 
     drug: str
-    per_dose: Quantity | None
-    daily: Quantity | None
+    per_dose: Optional[Quantity]
+    daily: Optional[Quantity]
     basis: str  # "scheduled", "as-needed-maximum", "stated-daily", "rate"
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     """What one medication string resolved to."""
 
     text: str
@@ -56,25 +52,25 @@ class Resolution:
     matched: tuple = ()
     unrecognized: tuple = ()
     suggestions: tuple = ()
-    route: str | None = None
-    route_source: str | None = None
-    frequency: Frequency | None = None
+    route: Optional[str] = None
+    route_source: Optional[str] = None
+    frequency: Optional[Frequency] = None
     strengths: tuple = ()
-    dose_note: str | None = None
+    dose_note: Optional[str] = None
     via: str = "name"
-    indication: str | None = None
+    indication: Optional[str] = None
 
 
-@dataclass
 class NameTable:
     """The lookup tables the resolver needs, taken from the compiled index."""
 
-    names: dict  # normalised name -> "drug:ID" | "product:ID"
-    products: dict  # id -> {"ingredients": [...], "route": str|None}
-    codes: dict  # rxcui -> {"drugs": [...], "route": str|None}
-    lookalikes: dict = field(default_factory=dict)  # normalised name -> [normalised partner names]
-    max_words: int = 1
-    _buckets: dict | None = None
+    def __init__(self, names: dict, products: dict, codes: dict, lookalikes: dict | None = None, max_words: int = 1):
+        self.names = names  # normalised name -> "drug:ID" | "product:ID"
+        self.products = products  # id -> {"ingredients": [...], "route": str|None}
+        self.codes = codes  # rxcui -> {"drugs": [...], "route": str|None}
+        self.lookalikes = lookalikes if lookalikes is not None else {}  # normalised name -> [partner names]
+        self.max_words = max_words
+        self._buckets: dict | None = None
 
     def targets(self, owner: str) -> tuple[list, str | None]:
         """Return the drug ids and implied route of a name's owner."""
@@ -95,6 +91,8 @@ class NameTable:
         if len(word) < 3:
             return ()
         pool = [n for n in self._buckets.get(word[:2], []) if abs(len(n) - len(word)) <= max(3, len(word) // 3)]
+        import difflib  # only when a word is not recognised
+
         close = difflib.get_close_matches(word, pool, n=limit * 3, cutoff=0.75)
         out = []
         seen_owners = set()
@@ -143,7 +141,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
             base = " ".join(drugs) if sig.has_strength(fold(rest)) else (entry.get("display") or " ".join(drugs))
             parsed = resolve(table, f"{base} {rest}")
             if tuple(sorted(parsed.drugs)) == drugs:
-                return replace(parsed, text=original, drugs=drugs, matched=(f"rxcui {code.group(1)}",), via="code")
+                return parsed._replace(text=original, drugs=drugs, matched=(f"rxcui {code.group(1)}",), via="code")
         return Resolution(original, "resolved", drugs=drugs, matched=(f"rxcui {code.group(1)}",),
                           route=route, route_source="product" if route else None, via="code")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 from .vocab import MASS_UNITS
 
@@ -134,20 +134,18 @@ SIG_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Quantity:
+class Quantity(NamedTuple):
     """A number with a unit."""
 
     value: float
     unit: str
 
 
-@dataclass(frozen=True)
-class Frequency:
+class Frequency(NamedTuple):
     """How often a dose is taken."""
 
     text: str
-    per_day: float | None
+    per_day: Optional[float]
     as_needed: bool
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 
@@ -80,6 +79,8 @@ def normalize_name(text: str) -> str:
 
 def did_you_mean(word: str, choices, cutoff: float = 0.75) -> str:
     """Return a " (did you mean 'x'?)" hint for a close choice, or an empty string."""
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
