@@ -20,8 +20,7 @@ def check(medications, *, rules=None, patient=None, previous=()):
     `patient` is a dict with optional `age` and `egfr`; `previous` is the
     previous list, used to detect drugs stopped abruptly.
     """
-    from . import engine
-
+    engine = _engine()
     index = rules if rules is not None else _default_rules()
     request = engine.CheckRequest(
         engine.as_inputs(medications),
@@ -32,6 +31,16 @@ def check(medications, *, rules=None, patient=None, previous=()):
 
 
 _DEFAULT = None
+_ENGINE = None
+
+
+def _engine():
+    global _ENGINE
+    if _ENGINE is None:
+        from . import engine
+
+        _ENGINE = engine
+    return _ENGINE
 
 
 def _default_rules():

@@ -39,8 +39,14 @@ NO_PATIENT = Patient()
 
 def as_inputs(medications) -> tuple:
     """Return MedicationInputs for strings (or MedicationInputs) as a tuple."""
-    make = MedicationInput._make
-    return tuple([m if type(m) is MedicationInput else make((str(m), None, None, None, None, None)) for m in medications])
+    out = []
+    for m in medications:
+        # tuple.__new__ is what MedicationInput(text) does, minus the keyword handling.
+        out.append(m if type(m) is MedicationInput else _tuple_new(MedicationInput, (str(m), None, None, None, None, None)))
+    return tuple(out)
+
+
+_tuple_new = tuple.__new__
 
 
 class CheckRequest(NamedTuple):
@@ -177,7 +183,6 @@ class _Line(NamedTuple):
 
 REPORT_MEMO_LIMIT = 2_048
 LINE_MEMO_LIMIT = 100_000
-_KIND_METHODS = {"burden": "burden", "renal": "renal", "dose-limit": "dose_limit", "discontinuation": "discontinuation"}
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
 
@@ -258,14 +263,15 @@ class _Checker:
         self.context_needed: list = []
         # rule id -> [(drug, path to the rule's subject)], drugs in order; one pass serves every rule.
         self.subjects: dict = {}
+        subjects = self.subjects
         subject_hits = index.subject_hits
         for drug in self.drugs:
-            for rid, path in subject_hits[drug].items():
-                hit = self.subjects.get(rid)
+            for rid, member in subject_hits[drug]:
+                hit = subjects.get(rid)
                 if hit is None:
-                    self.subjects[rid] = [(drug, path)]
+                    subjects[rid] = [member]
                 else:
-                    hit.append((drug, path))
+                    hit.append(member)
 
     # --- helpers ------------------------------------------------------------------
     def refs(self, ids) -> tuple:
@@ -294,46 +300,48 @@ class _Checker:
         pair_rules = index.pair_rules
         outcomes = index.pair_outcomes
         uses = self.uses
-        keyed = [(d, uses[d].route) for d in self.drugs if pair_rules[d]]
-        winners: dict = {}  # rule id -> [(drug a, drug b, outcome), ...]
+        # Memo keys are "drug route" strings: a string caches its hash, a tuple does not.
+        keyed = []
+        for d in self.drugs:
+            if pair_rules[d]:
+                keyed.append(f"{d} {uses[d].route}")
+        winners: dict = {}  # rule id -> [outcome, ...]
         for i, key_a in enumerate(keyed):
-            a = key_a[0]
             row = outcomes.get(key_a)
             if row is None:
                 row = outcomes[key_a] = {}
             for key_b in keyed[i + 1:]:
                 outcome = row.get(key_b)
                 if outcome is None:
-                    outcome = row[key_b] = _pair_outcome(index, *key_a, *key_b)
+                    outcome = row[key_b] = _pair_outcome(index, *key_a.split(" "), *key_b.split(" "))
                 if outcome:
                     hits = winners.get(outcome[0])
                     if hits is None:
-                        winners[outcome[0]] = [(a, key_b[0], outcome)]
+                        winners[outcome[0]] = [outcome]
                     else:
-                        hits.append((a, key_b[0], outcome))
+                        hits.append(outcome)
         static = index.rule_static
         findings = self.findings
         for rid, hits in winners.items():
             rule = static[rid]
             if len(hits) == 1:
-                a, b, (_, path, related) = hits[0]
-                drugs, paths = (a, b), (path,)
-                related = self.related([(related, a, b)]) if related else ()
+                _, path, related, drugs = hits[0]
+                paths = (path,)
+                related = self.related([(related, *drugs)]) if related else ()
             else:
                 drug_set, path_set, related = set(), set(), []
-                for a, b, outcome in hits:
-                    drug_set.add(a)
-                    drug_set.add(b)
+                for outcome in hits:
+                    drug_set.update(outcome[3])
                     path_set.add(outcome[1])
                     if outcome[2]:
-                        related.append((outcome[2], a, b))
+                        related.append((outcome[2], *outcome[3]))
                 drugs, paths = tuple(sorted(drug_set)), tuple(sorted(path_set))
                 related = self.related(related) if related else ()
             involved = tuple(map(uses.__getitem__, drugs))
-            findings.append(Finding(
+            findings.append(_tuple_new(Finding, (
                 rid, rule.kind, rule.severity, rule.effect, rule.title, rule.message, rule.mechanism, rule.management,
                 drugs, self.inputs(involved), involved, paths, rule.references, (), (), (), related,
-            ))
+            )))
 
     def inputs(self, involved: tuple) -> tuple:
         """Every input text of the involved drugs, once, in order."""
@@ -365,9 +373,9 @@ class _Checker:
             return self.subjects.get(rid, [])
         out = []
         for drug in sorted(uses):
-            hits = self.index.subject_hits[drug]
-            if rid in hits:
-                out.append((drug, hits[rid]))
+            for hit_rid, member in self.index.subject_hits[drug]:
+                if hit_rid == rid:
+                    out.append(member)
         return out
 
     def escalate(self, rule, context) -> tuple:
@@ -464,7 +472,10 @@ class _Checker:
             use = self.uses[drug]
             context = {"daily": use.daily_dose, "route": use.route}
             if self.patient.egfr is None:
-                self.context_needed.append(f"{rule['id']}: eGFR not given; {self.index.drugs[drug]['name']} is {rule['severity']} when eGFR < {_num(rule['egfr_below'])}")
+                self.context_needed.append(self.index.text(
+                    ("egfr-needed", rule["id"], drug),
+                    lambda: f"{rule['id']}: eGFR not given; {self.index.drugs[drug]['name']} is {rule['severity']} when eGFR < {_num(rule['egfr_below'])}",
+                ))
                 continue
             if self.patient.egfr >= rule["egfr_below"]:
                 continue
@@ -485,7 +496,10 @@ class _Checker:
             if use.daily_dose is None:
                 if drug not in self.with_strength:
                     continue
-                self.context_needed.append(f"{rule['id']}: daily dose of {self.index.drugs[drug]['name']} not computed; above {_num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}")
+                self.context_needed.append(self.index.text(
+                    ("dose-needed", rule["id"], drug, use.route),
+                    lambda: f"{rule['id']}: daily dose of {self.index.drugs[drug]['name']} not computed; above {_num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}",
+                ))
                 continue
             value = to_unit(use.daily_dose, limit["unit"])
             if value is None or value <= limit["value"]:
@@ -525,26 +539,33 @@ class _Checker:
     def sedative_load(self) -> SedativeLoad | None:
         """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
         reach = self.index.reach
-        items = [_load_item(self.index, self.uses[d]) for d in self.drugs if SEDATIVE_CLASS in reach[d]]
-        if not items:
+        counted, not_counted, sources = [], [], ["hilmer-2007-dbi"]
+        for drug in self.drugs:
+            if SEDATIVE_CLASS in reach[drug]:
+                item = _load_item(self.index, self.uses[drug])
+                if type(item) is LoadItem:
+                    counted.append(item)
+                    sources += item.sources
+                else:
+                    not_counted.append(item)
+        if not counted and not not_counted:
             return None
-        counted = tuple(i for i in items if type(i) is LoadItem)
         return SedativeLoad(
             "Drug Burden Index, sedative component: sum of D/(D + delta), D = daily dose, delta = minimum recommended daily dose",
-            round(sum(c.contribution for c in counted), 2) if counted else None,
-            counted,
-            tuple(i for i in items if type(i) is NotCounted),
-            self.refs(dict.fromkeys(["hilmer-2007-dbi", *(sid for c in counted for sid in c.sources)])),
+            round(sum([c.contribution for c in counted]), 2) if counted else None,
+            tuple(counted),
+            tuple(not_counted),
+            self.refs(dict.fromkeys(sources)),
         )
 
     def run(self) -> None:
         self.pairs()
         for rule in self.index.other_rules.values():
-            getattr(self, _KIND_METHODS[rule["kind"]])(rule)
+            _KIND_METHODS[rule["kind"]](self, rule)
 
 
 def _pair_outcome(index: Index, a: str, route_a: str, b: str, route_b: str):
-    """Return (winning rule, explanation path, related rule ids) for two drugs on their routes, or ().
+    """Return (winning rule, explanation path, related rule ids, (a, b)) for two drugs on their routes, or ().
 
     Per pair, the most severe rule wins, then the most specific one (the fewest drugs on its sides).
     Depends only on the index, so callers memoise it per (drug, route) pair.
@@ -564,7 +585,7 @@ def _pair_outcome(index: Index, a: str, route_a: str, b: str, route_b: str):
     _, _, rid, (first, second) = matched[0]
     effect = index.rules[rid]["effect"]
     related = tuple(other for _, _, other, _ in matched[1:] if index.rules[other]["effect"] != effect)
-    return rid, _pair_path(index, first, second), related
+    return rid, _pair_path(index, first, second), related, (a, b)
 
 
 def _match_pair(rule, route_a, route_b, entries_a, entries_b):
@@ -618,6 +639,9 @@ def _load_item(index: Index, use: Involved):
         index.load_items.clear()
     index.load_items[use] = hit
     return hit
+
+
+_KIND_METHODS = {"burden": _Checker.burden, "renal": _Checker.renal, "dose-limit": _Checker.dose_limit, "discontinuation": _Checker.discontinuation}
 
 
 def _num(value) -> str:

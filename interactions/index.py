@@ -80,11 +80,12 @@ class Index:
         # Memo tables: results depend only on the index, so caching them is invisible to callers.
         self.resolved: dict = {}  # text -> Resolution
         self.lines: dict = {}  # MedicationInput -> what the line resolved to and contributes
-        self.pair_outcomes: dict = {}  # (drug, route) -> {(drug, route): outcome}; bounded by the index
+        self.pair_outcomes: dict = {}  # "drug route" -> {"drug route": outcome}; bounded by the index
         self.ref_cache: dict = {}
         self.rendered: dict = {}
         self.load_items: dict = {}
         self.escalations: dict = {}
+        self.texts: dict = {}
         self.report_cache: dict = {}
 
     def resolve(self, text: str):
@@ -107,6 +108,13 @@ class Index:
                 out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
             cached = self.ref_cache[key] = tuple(out)
         return cached
+
+    def text(self, key: tuple, make) -> str:
+        """Return a message that depends only on the index and `key`, made once by `make()`."""
+        hit = self.texts.get(key)
+        if hit is None:
+            hit = self.texts[key] = make()
+        return hit
 
     def _rule_static(self, rid: str) -> RuleStatic:
         r = self.rules[rid]
@@ -135,18 +143,18 @@ class Index:
                 found.setdefault(rid, []).append((side, len(path) - 1, path))
         return {rid: tuple(sorted(items)) for rid, items in found.items()}
 
-    def _subject_hits(self, did: str) -> dict:
-        """For rules about one subject (burden, renal, dose, stopping): {rule id: path to the subject}."""
-        hits = {}
+    def _subject_hits(self, did: str) -> tuple:
+        """For rules about one subject (burden, renal, dose, stopping): ((rule id, (drug, path to the subject)), ...)."""
+        hits = []
         for rid, entries in self.drug_rules[did].items():
             if rid in self.pairwise:
                 continue
             target = self.rules[rid]["sides"][0]["of"]
             for _, _, path in entries:
                 if path[-1] == target:
-                    hits[rid] = path
+                    hits.append((rid, (did, path)))
                     break
-        return hits
+        return tuple(hits)
 
     def render_path(self, path) -> str:
         """Render an upward path as 'drug → class → parent', cached (paths repeat across checks)."""
