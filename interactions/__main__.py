@@ -1,5 +1,5 @@
 """Run the command-line interface: python -m interactions."""
 
-from .cli import main
+from .entry import main
 
 main()

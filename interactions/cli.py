@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import click
 
 from . import __version__
-from .exitcodes import ERROR, exit_code
+from .commands import CommandError, cache_dir, check_command, guarded, load, stream_name, write_problems
+from .exitcodes import ERROR
 from .vocab import PATIENT_LIMITS, SEVERITIES
 
 RULES_OPTION = click.option(
@@ -30,52 +30,16 @@ class _Cli(click.Group):
             ctx.exit(ERROR)
 
 
-def cache_dir() -> str:
-    """Return the user cache folder for compiled custom rule sets."""
-    if os.environ.get("INTERACTIONS_CACHE_DIR"):
-        return os.environ["INTERACTIONS_CACHE_DIR"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "interactions")
-
-
 def _fail(message: str) -> None:
     click.echo(f"interactions: {message}", err=True)
     sys.exit(ERROR)
 
 
 def _index(rules_dir):
-    from .index import load_index
-    from .errors import RulesError
-
     try:
-        return load_index(rules_dir, cache_dir())
-    except RulesError as exc:
-        _echo_problems(exc, err=True)
-        _fail(f"the rules have {len(exc.problems)} problem(s); run 'interactions rules validate'")
-
-
-def _echo_problems(exc, err: bool) -> None:
-    """Print each rule problem as path:line: message."""
-    for problem in exc.problems:
-        click.echo(str(problem), err=err)
-
-
-def _use_color(flag) -> bool:
-    if flag is not None:
-        return flag
-    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
-
-
-def _name(stream) -> str:
-    name = getattr(stream, "name", None)
-    return "<stdin>" if name in (None, "-", "<stdin>") or not isinstance(name, str) else name
-
-
-def _read(stream) -> bytes:
-    from .inputs import MAX_INPUT_BYTES
-
-    # Read one byte past the limit so that oversized input is reported, not truncated.
-    return stream.read(MAX_INPUT_BYTES + 1)
+        return load(rules_dir, sys.stderr)
+    except CommandError as exc:
+        _fail(str(exc))
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,24 +61,9 @@ def cli():
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
 def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color):
     """Check a medication list, given as arguments or with --input (text, JSON or FHIR R4)."""
-    from datetime import date
-
-    from .engine import CheckRequest, check as run
-    from .formatters import FORMATTERS
-    from .inputs import InputError, ParsedInput, combine, parse_arguments, parse_input, parse_previous
-
-    try:
-        parsed = ParsedInput(CheckRequest(()))
-        if input_file is not None:
-            parsed = parse_input(_read(input_file), _name(input_file), as_of.date() if as_of else date.today())
-        previous = parse_previous(_read(previous_file), _name(previous_file)) if previous_file is not None else None
-        request = combine(parse_arguments(medications), parsed, previous, age, egfr)
-    except InputError as exc:
-        _fail(str(exc))
-    report = run(_index(rules_dir), request, parsed.skipped, parsed.notes)
-    use_color = _use_color(color) and fmt == "text"
-    click.echo(FORMATTERS[fmt](report, color=use_color), nl=False, color=use_color)
-    sys.exit(exit_code(report, fail_on))
+    code = guarded(lambda: check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file,
+                                         as_of.date() if as_of else None, color, sys.stdout, sys.stderr), sys.stderr)
+    sys.exit(code)
 
 
 @cli.command()
@@ -182,10 +131,10 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
         try:
             jwt = json.loads(jwt_config.read())
         except ValueError as exc:
-            _fail(f"{_name(jwt_config)}: invalid JSON: {exc}")
+            _fail(f"{stream_name(jwt_config)}: invalid JSON: {exc}")
         problems = jwt_config_problems(jwt)
         if problems:
-            _fail(f"{_name(jwt_config)}: " + "; ".join(problems))
+            _fail(f"{stream_name(jwt_config)}: " + "; ".join(problems))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
     settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt)
@@ -209,7 +158,7 @@ def rules_validate(rules_dir):
     try:
         data = compile_rules(rules_dir)
     except RulesError as exc:
-        _echo_problems(exc, err=False)
+        write_problems(exc, sys.stdout)
         click.echo(f"{len(exc.problems)} problem(s) found", err=True)
         sys.exit(ERROR)
     click.echo(
@@ -229,7 +178,7 @@ def rules_compile(rules_dir, output):
     try:
         data = compile_rules(rules_dir)
     except RulesError as exc:
-        _echo_problems(exc, err=True)
+        write_problems(exc, sys.stderr)
         _fail(f"the rules have {len(exc.problems)} problem(s)")
     target = output or cache_path(cache_dir(), data["digest"])
     write_json_atomic(target, data)
@@ -267,5 +216,5 @@ def drugs(class_id, fmt, rules_dir):
 
 
 def main() -> None:
-    """Run the command line."""
+    """Run the click application (interactions.entry.main tries the plain fast path first)."""
     cli(prog_name="interactions")

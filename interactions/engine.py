@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from collections import namedtuple
 
 from .index import Index
 from .names import Resolution
@@ -16,22 +16,19 @@ SEDATIVE_CLASS = "class:cns-depressant"
 DBI_ROUTES = ("oral", "sublingual", "buccal")
 
 
-class MedicationInput(NamedTuple):
-    """One medication as given: the text, optional structured fields, and where it came from."""
+class MedicationInput(namedtuple("MedicationInput", "text dose route frequency ref code", defaults=(None, None, None, None, None))):
+    """One medication as given: the text, optional structured fields, and where it came from.
 
-    text: str
-    dose: Optional[str] = None
-    route: Optional[str] = None
-    frequency: Optional[str] = None
-    ref: Optional[str] = None
-    code: Optional[str] = None  # an RxNorm code (rxcui), e.g. from a FHIR coding
+    `code` is an RxNorm code (rxcui), e.g. from a FHIR coding.
+    """
+
+    __slots__ = ()
 
 
-class Patient(NamedTuple):
+class Patient(namedtuple("Patient", "age egfr", defaults=(None, None))):
     """Patient context that changes severities."""
 
-    age: Optional[float] = None
-    egfr: Optional[float] = None
+    __slots__ = ()
 
 
 NO_PATIENT = Patient()
@@ -49,104 +46,58 @@ def as_inputs(medications) -> tuple:
 _tuple_new = tuple.__new__
 
 
-class CheckRequest(NamedTuple):
+class CheckRequest(namedtuple("CheckRequest", "medications previous patient", defaults=((), Patient()))):
     """Everything one check needs."""
 
-    medications: tuple
-    previous: tuple = ()
-    patient: Patient = Patient()
+    __slots__ = ()
 
 
-class MedicationResult(NamedTuple):
+class MedicationResult(namedtuple("MedicationResult", "given resolution")):
     """A medication as given and what it resolved to."""
 
-    given: MedicationInput
-    resolution: Resolution
+    __slots__ = ()
 
 
-class Involved(NamedTuple):
+class Involved(namedtuple("Involved", "drug name inputs route route_source daily_dose")):
     """One drug of a finding, with what the user typed and the route and dose that applied."""
 
-    drug: str
-    name: str
-    inputs: tuple
-    route: Optional[str]
-    route_source: Optional[str]
-    daily_dose: Optional[Quantity]
+    __slots__ = ()
 
 
-class Related(NamedTuple):
+class Related(namedtuple("Related", "id severity effect title drugs references")):
     """Another rule that matched the same drugs with a different effect, folded into the finding."""
 
-    id: str
-    severity: str
-    effect: str
-    title: str
-    drugs: tuple
-    references: tuple
+    __slots__ = ()
 
 
-class Finding(NamedTuple):
+class Finding(namedtuple("Finding", "id kind severity effect title message mechanism management drugs inputs involved paths references reasons notes context_needed related", defaults=((), (), (), ()))):
     """One warning: a rule, the drugs it applies to, why, and what to do."""
 
-    id: str
-    kind: str
-    severity: str
-    effect: str
-    title: str
-    message: str
-    mechanism: str
-    management: str
-    drugs: tuple
-    inputs: tuple
-    involved: tuple
-    paths: tuple
-    references: tuple
-    reasons: tuple = ()
-    notes: tuple = ()
-    context_needed: tuple = ()
-    related: tuple = ()
+    __slots__ = ()
 
 
-class LoadItem(NamedTuple):
+class LoadItem(namedtuple("LoadItem", "drug daily_dose delta contribution sources")):
     """One drug counted in the sedative load."""
 
-    drug: str
-    daily_dose: Quantity
-    delta: Quantity
-    contribution: float
-    sources: tuple
+    __slots__ = ()
 
 
-class NotCounted(NamedTuple):
+class NotCounted(namedtuple("NotCounted", "drug reason")):
     """A CNS depressant left out of the sedative load, and why."""
 
-    drug: str
-    reason: str
+    __slots__ = ()
 
 
-class SedativeLoad(NamedTuple):
+class SedativeLoad(namedtuple("SedativeLoad", "method value counted not_counted references")):
     """Drug Burden Index sedative component."""
 
-    method: str
-    value: Optional[float]
-    counted: tuple
-    not_counted: tuple
-    references: tuple
+    __slots__ = ()
 
 
-class Report(NamedTuple):
+class Report(namedtuple("Report", "medications previous patient findings context_needed rules_digest sedative_load skipped notes", defaults=(None, (), ()))):
     """The whole result of one check."""
 
-    medications: tuple
-    previous: tuple
-    patient: Patient
-    findings: tuple
-    context_needed: tuple
-    rules_digest: str
-    sedative_load: Optional[SedativeLoad] = None
-    skipped: tuple = ()
-    notes: tuple = ()
+    __slots__ = ()
 
     @property
     def complete(self) -> bool:
@@ -170,15 +121,13 @@ class Report(NamedTuple):
         return out
 
 
-class _Line(NamedTuple):
-    """What one medication line contributes to each of its drugs, computed once per distinct line."""
+class _Line(namedtuple("_Line", "drug text route route_source daily has_strength")):
+    """What one medication line contributes to each of its drugs, computed once per distinct line.
 
-    drug: str
-    text: str
-    route: Optional[str]
-    route_source: Optional[str]
-    daily: Optional[Quantity]  # None when this line's daily dose of the drug is unknown
-    has_strength: bool
+    `daily` is None when this line's daily dose of the drug is unknown.
+    """
+
+    __slots__ = ()
 
 
 REPORT_MEMO_LIMIT = 2_048

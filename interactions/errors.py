@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 
-class Problem(NamedTuple):
+class Problem(namedtuple("Problem", "path line message")):
     """One problem in the rule data, at a file and line."""
 
-    path: str
-    line: int
-    message: str
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import NamedTuple
+from collections import namedtuple
 
 from . import __version__
 from .names import NameTable, resolve
@@ -31,28 +31,16 @@ class _Lazy(dict):
         return self[key]
 
 
-class RuleStatic(NamedTuple):
+class RuleStatic(namedtuple("RuleStatic", "kind severity effect title message mechanism management reference_ids references")):
     """The parts of a rule every finding of it shares, with its references resolved."""
 
-    kind: str
-    severity: str
-    effect: str
-    title: str
-    message: str
-    mechanism: str
-    management: str
-    reference_ids: tuple
-    references: tuple
+    __slots__ = ()
 
 
-class Reference(NamedTuple):
+class Reference(namedtuple("Reference", "id citation kind confidence url", defaults=(None,))):
     """A source a finding rests on."""
 
-    id: str
-    citation: str
-    kind: str
-    confidence: str
-    url: str | None = None
+    __slots__ = ()
 
 
 class Index:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from collections import namedtuple
 
 from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
 from .vocab import PATIENT_LIMITS, ROUTES, did_you_mean
-
-if TYPE_CHECKING:
-    from datetime import date
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000
@@ -161,16 +158,14 @@ def parse_json_text(text: str, where: str):
         raise InputError(f"{where}: JSON nested too deeply") from None
 
 
-class ParsedInput(NamedTuple):
+class ParsedInput(namedtuple("ParsedInput", "request skipped notes", defaults=((), ()))):
     """A request plus what the input format said about it (FHIR skips and provenance)."""
 
-    request: CheckRequest
-    skipped: tuple = ()
-    notes: tuple = ()
+    __slots__ = ()
 
 
-def parse_value(data, where: str, as_of: date | None) -> ParsedInput:
-    """Read a decoded JSON value: a check object or a FHIR resource."""
+def parse_value(data, where: str, as_of) -> ParsedInput:
+    """Read a decoded JSON value: a check object or a FHIR resource (`as_of`: the date for FHIR ages)."""
     if isinstance(data, dict) and isinstance(data.get("resourceType"), str):
         from .fhir import FhirError, read_fhir
 
@@ -182,8 +177,11 @@ def parse_value(data, where: str, as_of: date | None) -> ParsedInput:
     return ParsedInput(parse_object(data, where))
 
 
-def parse_input(data: bytes, where: str, as_of: date | None = None) -> ParsedInput:
-    """Read check input: JSON (a check object or FHIR) if it starts with '{', else one medication per line."""
+def parse_input(data: bytes, where: str, as_of=None) -> ParsedInput:
+    """Read check input: JSON (a check object or FHIR) if it starts with '{', else one medication per line.
+
+    `as_of` is the date (datetime.date) for ages from a FHIR birthDate; without it such ages stay unknown.
+    """
     text = decode(data, where)
     if text.lstrip().startswith(("{", "[")):
         return parse_value(parse_json_text(text, where), where, as_of)

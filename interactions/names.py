@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from collections import namedtuple
 
 from . import sig
-from .sig import Frequency, Quantity
+from .sig import Quantity
 from .vocab import fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
@@ -26,39 +26,25 @@ NOISE = (
 )
 
 
-class Suggestion(NamedTuple):
+class Suggestion(namedtuple("Suggestion", "name drugs lookalike_of", defaults=((),))):
     """A close known name for an unrecognised word; never applied."""
 
-    name: str
-    drugs: tuple
-    lookalike_of: tuple = ()
+    __slots__ = ()
 
 
-class Strength(NamedTuple):
-    """A parsed strength attributed to one drug of the medication."""
+class Strength(namedtuple("Strength", "drug per_dose daily basis")):
+    """A parsed strength attributed to one drug of the medication.
 
-    drug: str
-    per_dose: Optional[Quantity]
-    daily: Optional[Quantity]
-    basis: str  # "scheduled", "as-needed-maximum", "stated-daily", "rate"
+    per_dose and daily are Quantity or None; basis is "scheduled", "as-needed-maximum", "stated-daily" or "rate".
+    """
+
+    __slots__ = ()
 
 
-class Resolution(NamedTuple):
-    """What one medication string resolved to."""
+class Resolution(namedtuple("Resolution", "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication", defaults=((), (), (), (), None, None, None, (), None, "name", None))):
+    """What one medication string resolved to; status is "resolved", "partial" or "unresolved"."""
 
-    text: str
-    status: str  # resolved | partial | unresolved
-    drugs: tuple = ()
-    matched: tuple = ()
-    unrecognized: tuple = ()
-    suggestions: tuple = ()
-    route: Optional[str] = None
-    route_source: Optional[str] = None
-    frequency: Optional[Frequency] = None
-    strengths: tuple = ()
-    dose_note: Optional[str] = None
-    via: str = "name"
-    indication: Optional[str] = None
+    __slots__ = ()
 
 
 class NameTable:

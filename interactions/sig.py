@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Optional
+from collections import namedtuple
 
 from .vocab import MASS_UNITS
 
@@ -134,19 +134,16 @@ SIG_WORDS = {
 }
 
 
-class Quantity(NamedTuple):
+class Quantity(namedtuple("Quantity", "value unit")):
     """A number with a unit."""
 
-    value: float
-    unit: str
+    __slots__ = ()
 
 
-class Frequency(NamedTuple):
+class Frequency(namedtuple("Frequency", "text per_day as_needed")):
     """How often a dose is taken."""
 
-    text: str
-    per_day: Optional[float]
-    as_needed: bool
+    __slots__ = ()
 
 
 def mass_unit(unit: str) -> str | None:
