@@ -80,7 +80,7 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     import time
     from datetime import date
 
-    from .batch import BatchError, Tally, iter_records, open_input, run_batch
+    from .batch import BatchError, Tally, iter_records, open_input, write_batch
 
     try:
         raw = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")
@@ -88,17 +88,18 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
         _fail(f"{input_path}: {exc.strerror}")
     stream, fmt = open_input(raw, input_path, input_format)
     show = progress if progress is not None else sys.stderr.isatty()
-    out = sys.stdout
+    out = sys.stdout.buffer
     tally = Tally(fail_on)
-    last = tally.start
+    last = [tally.start]
+
+    def on_chunk():
+        if show and time.perf_counter() - last[0] > 0.5:
+            last[0] = time.perf_counter()
+            click.echo(f"\r{tally.progress()}", err=True, nl=False)
+
     try:
-        for outcome in run_batch(iter_records(stream, fmt), fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
-                                 workers=workers, rules_dir=rules_dir, cache_dir=cache_dir()):
-            out.write(outcome.text + "\n")
-            tally.add(outcome)
-            if show and time.perf_counter() - last > 0.5:
-                last = time.perf_counter()
-                click.echo(f"\r{tally.progress()}", err=True, nl=False)
+        write_batch(iter_records(stream, fmt), out, tally, fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
+                    workers=workers, rules_dir=rules_dir, cache_dir=cache_dir(), on_chunk=on_chunk)
     except BatchError as exc:
         out.flush()
         click.echo(tally.summary(), err=True)

@@ -84,8 +84,12 @@ def references_dict(report: Report) -> dict:
         cited.extend(report.sedative_load.references)
     for r in cited:
         if r.id not in out:
-            out[r.id] = {"citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url}
+            out[r.id] = _reference_dict(r)
     return out
+
+
+def _reference_dict(r) -> dict:
+    return {"citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url}
 
 
 def summary_dict(report: Report) -> dict:
@@ -263,79 +267,187 @@ def format_text(report: Report, color: bool = False) -> str:
 FORMATTERS = {"text": format_text, "json": format_json}
 
 
-# --- compact JSON for batch: byte-identical to json.dumps(report_dict(...), sort_keys=True,
+# --- compact JSON for batch: the UTF-8 bytes of json.dumps(report_dict(...), sort_keys=True,
 # separators=(",", ":"), ensure_ascii=False), assembled from cached fragments because the
-# same medications, drugs and rules recur across millions of records.
+# same medications, drugs and rules recur across millions of records. Bytes, not str: the
+# paths hold non-ASCII arrows, and encoding a 15 KB mixed string costs more than building it.
 
 _ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 # json's own C string encoder (what _ENC uses for strings), without the per-call encoder setup.
 _STR = json.encoder.encode_basestring
-
-
-def _strs(items) -> str:
-    return "[" + ",".join(map(_STR, items)) + "]"
 _FRAGMENTS: dict = {}
-_FRAGMENT_LIMIT = 50_000
+_FRAGMENT_LIMIT = 20_000
 
 
-def _fragment(kind: str, key, make) -> str:
+def _fragment(kind: str, key, make) -> bytes:
     cache_key = (kind, key)
-    text = _FRAGMENTS.get(cache_key)
-    if text is None:
+    data = _FRAGMENTS.get(cache_key)
+    if data is None:
         if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
             _FRAGMENTS.clear()
-        text = _FRAGMENTS[cache_key] = make()
-    return text
+        data = _FRAGMENTS[cache_key] = make().encode()
+    return data
 
 
-def _encode_medication(m: MedicationResult) -> str:
+def _by_identity(obj, make) -> bytes:
+    """Cache by object identity, for objects the engine memoises (Involved, reference tuples).
+
+    The entry keeps the object alive, so its id cannot be reused while the entry exists.
+    """
+    hit = _IDENTITY.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    if len(_IDENTITY) >= _FRAGMENT_LIMIT:
+        _IDENTITY.clear()
+    data = make(obj).encode()
+    _IDENTITY[id(obj)] = (obj, data)
+    return data
+
+
+_IDENTITY: dict = {}
+
+
+def _json_number(value) -> str:
+    """A number as json.dumps writes it after _n(): integral floats as integers."""
+    if value is None:
+        return "null"
+    value = _n(value)
+    return float.__repr__(value) if type(value) is float else str(value)
+
+
+def _strs(items: tuple) -> bytes:
+    """A JSON array of strings; short ones (a pair's drugs, inputs, path) recur and are cached."""
+    if not items:
+        return b"[]"
+    if len(items) > 2:
+        return ("[" + ",".join(map(_STR, items)) + "]").encode()
+    data = _ARRAYS.get(items)
+    if data is None:
+        if len(_ARRAYS) >= _FRAGMENT_LIMIT:
+            _ARRAYS.clear()
+        data = _ARRAYS[items] = ("[" + ",".join(map(_STR, items)) + "]").encode()
+    return data
+
+
+_ARRAYS: dict = {}
+
+
+def _encode_medication(m: MedicationResult) -> bytes:
     # Keyed by the memoised Resolution's identity (cheap) rather than its deep hash; the entry
     # keeps a reference to that object, so an id reused after it is freed can never match.
-    key = (m.given, id(m.resolution))
-    hit = _FRAGMENTS.get(("med", key))
+    key = ("med", m.given, id(m.resolution))
+    hit = _FRAGMENTS.get(key)
     if hit is not None and hit[0] is m.resolution:
         return hit[1]
-    text = _ENC(medication_dict(m))
+    data = _ENC(medication_dict(m)).encode()
     if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
         _FRAGMENTS.clear()
-    _FRAGMENTS[("med", key)] = (m.resolution, text)
-    return text
+    _FRAGMENTS[key] = (m.resolution, data)
+    return data
 
 
-def _encode_finding(f: Finding) -> str:
-    static = _fragment("rule", (f.id, f.kind, f.effect, f.title, f.message, f.mechanism, f.management), lambda: {
-        "effect": _ENC(f.effect), "id": _ENC(f.id), "kind": _ENC(f.kind), "management": _ENC(f.management),
-        "mechanism": _ENC(f.mechanism), "message": _ENC(f.message), "title": _ENC(f.title),
-    })
+def _rule_parts(f: Finding) -> tuple:
+    """The rule's fixed text of a finding, as the JSON between the per-finding values."""
+    key = ("rule", f.id, f.kind, f.effect, f.title, f.message, f.mechanism, f.management)
+    parts = _FRAGMENTS.get(key)
+    if parts is None:
+        if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
+            _FRAGMENTS.clear()
+        parts = _FRAGMENTS[key] = (
+            f'"effect":{_ENC(f.effect)},"id":{_ENC(f.id)},"inputs":'.encode(),
+            f'"kind":{_ENC(f.kind)},"management":{_ENC(f.management)},"mechanism":{_ENC(f.mechanism)},'
+            f'"message":{_ENC(f.message)},"notes":'.encode(),
+            f'"title":{_ENC(f.title)}}}'.encode(),
+        )
+    return parts
+
+
+def _encode_finding(f: Finding) -> bytes:
+    head, middle, tail = _rule_parts(f)
+    return b"".join((
+        b'{"context_needed":', _strs(f.context_needed), b',"drugs":', _strs(f.drugs), b",", head, _strs(f.inputs),
+        b',"involved":[', b",".join([_by_identity(i, _encode_involved) for i in f.involved]),
+        b"],", middle, _strs(f.notes), b',"paths":', _strs(f.paths), b',"reasons":', _strs(f.reasons),
+        b',"references":', _by_identity(f.references, _encode_reference_ids),
+        b',"related":', _ENC(finding_dict(f)["related"]).encode() if f.related else b"[]",
+        b',"severity":', _fragment("str", f.severity, lambda: _STR(f.severity)), b",", tail,
+    ))
+
+
+def _encode_involved(i) -> str:
+    return _ENC(_involved_dict(i))
+
+
+def _encode_reference_ids(references) -> str:
+    return "[" + ",".join([_STR(r.id) for r in references]) + "]"
+
+
+def _encode_load(load) -> bytes:
+    # The keys of _load_dict, sorted; each counted or not-counted item is memoised by the engine.
+    return b"".join((
+        b'{"counted":[', b",".join([_by_identity(c, _encode_load_item) for c in load.counted]),
+        b'],"method":', _fragment("str", load.method, lambda: _STR(load.method)),
+        b',"not_counted":[', b",".join([_by_identity(c, _encode_not_counted) for c in load.not_counted]),
+        b'],"references":', _by_identity(load.references, _encode_reference_ids),
+        b',"value":', _json_number(load.value).encode(), b"}",
+    ))
+
+
+def _encode_load_item(c) -> str:
+    return _ENC({"drug": c.drug, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution), "sources": list(c.sources)})
+
+
+def _encode_not_counted(c) -> str:
+    return _ENC({"drug": c.drug, "reason": c.reason})
+
+
+def _encode_references(report: Report) -> bytes:
+    cited = {r.id: r for f in report.findings for r in f.references}
+    if report.sedative_load:
+        cited.update((r.id, r) for r in report.sedative_load.references)
+    return b"{" + b",".join([_fragment("ref", cited[i], lambda i=i: f"{_STR(i)}:{_ENC(_reference_dict(cited[i]))}") for i in sorted(cited)]) + b"}"
+
+
+def _encode_summary(report: Report) -> bytes:
+    # The same keys as summary_dict, in sorted order (tests/test_batch.py compares the two).
+    counts = report.counts()
+    statuses = [m.resolution.status for m in report.medications + report.previous]
+    load = report.sedative_load
+    highest = report.highest_severity
     return (
-        f'{{"context_needed":{_strs(f.context_needed)},"drugs":{_strs(f.drugs)},"effect":{static["effect"]},'
-        f'"id":{static["id"]},"inputs":{_strs(f.inputs)},'
-        f'"involved":[{",".join([_fragment("involved", i, lambda i=i: _ENC(_involved_dict(i))) for i in f.involved])}],'
-        f'"kind":{static["kind"]},"management":{static["management"]},"mechanism":{static["mechanism"]},'
-        f'"message":{static["message"]},"notes":{_strs(f.notes)},"paths":{_strs(f.paths)},"reasons":{_strs(f.reasons)},'
-        f'"references":{_fragment("refs", f.references, lambda: _strs([r.id for r in f.references]))},'
-        f'"related":{_ENC(finding_dict(f)["related"]) if f.related else "[]"},"severity":{_STR(f.severity)},"title":{static["title"]}}}'
-    )
+        f'{{"complete":{"true" if report.complete else "false"},"counts":{{"contraindicated":{counts["contraindicated"]},'
+        f'"major":{counts["major"]},"minor":{counts["minor"]},"moderate":{counts["moderate"]}}},'
+        f'"findings":{len(report.findings)},"highest_severity":{_STR(highest) if highest else "null"},'
+        f'"medications":{len(report.medications)},"partial":{statuses.count("partial")},'
+        f'"sedative_load":'
+    ).encode() + (_encode_load(load) if load else b"null") + f',"unresolved":{statuses.count("unresolved")}}}'.encode()
 
 
-def encode_compact(report: Report, extra: dict | None = None) -> str:
-    """Encode a report (plus extra top-level keys) as one sorted, compact JSON line."""
-    cited = tuple(r for f in report.findings for r in f.references) + (report.sedative_load.references if report.sedative_load else ())
+def encode_compact(report: Report, extra: dict | None = None) -> bytes:
+    """Encode a report (plus extra top-level keys) as one sorted, compact JSON line, in UTF-8."""
     parts = {
         "context_needed": _strs(report.context_needed),
         "disclaimer": _fragment("const", "disclaimer", lambda: _ENC(DISCLAIMER)),
-        "findings": "[" + ",".join(_encode_finding(f) for f in report.findings) + "]",
-        "medications": "[" + ",".join([_encode_medication(m) for m in report.medications]) + "]",
+        "findings": b"[" + b",".join([_encode_finding(f) for f in report.findings]) + b"]",
+        "medications": b"[" + b",".join([_encode_medication(m) for m in report.medications]) + b"]",
         "notes": _strs(report.notes),
-        "patient": _ENC({"age": _n(report.patient.age), "egfr": _n(report.patient.egfr)}),
-        "previous_medications": "[" + ",".join([_encode_medication(m) for m in report.previous]) + "]",
-        "references": _fragment("cited", cited, lambda: _ENC(references_dict(report))),
+        "patient": f'{{"age":{_json_number(report.patient.age)},"egfr":{_json_number(report.patient.egfr)}}}'.encode(),
+        "previous_medications": b"[" + b",".join([_encode_medication(m) for m in report.previous]) + b"]",
+        "references": _encode_references(report),
         "rules": _fragment("rules", report.rules_digest, lambda: _ENC({"digest": report.rules_digest})),
-        "schema_version": _STR(SCHEMA_VERSION),
-        "skipped": _ENC(_skipped_list(report)),
-        "summary": _ENC(summary_dict(report)),
+        "schema_version": _fragment("const", "schema", lambda: _STR(SCHEMA_VERSION)),
+        "skipped": _ENC(_skipped_list(report)).encode() if report.skipped else b"[]",
+        "summary": _encode_summary(report),
         "tool": _fragment("const", "tool", lambda: _ENC({"name": "interactions", "version": __version__})),
     }
     for key, value in (extra or {}).items():
-        parts[key] = _ENC(value)
-    return "{" + ",".join(f"{_ENC(k)}:{parts[k]}" for k in sorted(parts)) + "}"
+        parts[key] = (_STR(value) if type(value) is str else str(value) if type(value) is int else _ENC(value)).encode()
+    keys = _KEYS.get(tuple(parts))
+    if keys is None:
+        if len(_KEYS) >= 64:
+            _KEYS.clear()
+        keys = _KEYS[tuple(parts)] = [(k, _STR(k).encode() + b":") for k in sorted(parts)]
+    return b"{" + b",".join([prefix + parts[k] for k, prefix in keys]) + b"}"
+
+
+_KEYS: dict = {}

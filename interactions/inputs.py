@@ -121,7 +121,15 @@ def parse_med_list(value, where: str, label: str) -> tuple:
         raise InputError(f"{where}: '{label}' must be a list, got {type(value).__name__}")
     if len(value) > MAX_MEDICATIONS:
         raise InputError(f"{where}: '{label}' has {len(value)} entries, over the limit of {MAX_MEDICATIONS}")
-    return tuple(parse_medication(item, f"{where}: {label}[{i}]") for i, item in enumerate(value))
+    out = []
+    for i, item in enumerate(value):
+        text = item.strip() if type(item) is str else None
+        if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text:
+            # The common case, a plain name, without building the error location first.
+            out.append(MedicationInput(text, ref=f"{label}[{i}]"))
+        else:
+            out.append(parse_medication(item, f"{where}: {label}[{i}]"))
+    return tuple(out)
 
 
 def parse_object(data, where: str) -> CheckRequest:

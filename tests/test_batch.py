@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ def test_compact_encoding_is_byte_identical_to_json_dumps(index, run_check):
         report = run_check(*meds, patient=patient, previous=rng.sample(vocabulary, rng.randint(0, 3)))
         extra = {"id": "r1", "line": 3}
         expected = json.dumps({**report_dict(report), **extra}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert encode_compact(report, extra) == expected
+        assert encode_compact(report, extra) == expected.encode()
 
 
 def write(tmp_path, name, text, gz=False):
@@ -172,3 +173,23 @@ def test_csv_field_over_the_limit_is_one_error_line(cli_run, tmp_path):
     path = write(tmp_path, "big.csv", 'id,medication\n1,baclofen\n2,"' + "x" * 5_000_000 + '"\n3,alcohol\n')
     out = lines(cli_run("batch", str(path)))
     assert [(o["id"], "error" in o) for o in out] == [("1", False), (None, True), ("3", False)]
+
+
+def test_parallel_workers_write_straight_to_the_output_in_order(tmp_path):
+    """With a real output file, workers write their own results, taking turns in input order."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "many.jsonl"
+    bench_data.write_jsonl(path, 2000)
+    outputs = {}
+    for workers in (1, 2, 3):
+        target = tmp_path / f"out-{workers}.jsonl"
+        with open(target, "wb") as out:
+            result = subprocess.run([sys.executable, "-m", "interactions", "batch", str(path), "--workers", str(workers)],
+                                    stdout=out, stderr=subprocess.PIPE, text=True, env={**os.environ, "INTERACTIONS_CACHE_DIR": str(tmp_path)})
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("interactions batch: 2000 records, "), result.stderr
+        outputs[workers] = (target.read_bytes(), result.stderr.split(";")[0])
+    assert outputs[1] == outputs[2] == outputs[3]
+    assert [json.loads(line)["id"] for line in outputs[3][0].splitlines()] == [f"r{i}" for i in range(2000)]
