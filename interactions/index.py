@@ -159,6 +159,20 @@ class Index:
         return name
 
 
+def _loads_without_gc(raw: bytes):
+    """json.loads with the cyclic garbage collector paused: the index is ~100,000 new containers,
+    and collections triggered while building them find nothing to free (~3 ms per load)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(raw)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def cache_path(cache_dir: str | os.PathLike, digest: str) -> str:
     """Return where the compiled index of a rule set with this digest is cached."""
     return os.path.join(os.fspath(cache_dir), f"index-{__version__}-{digest[:40]}.json")
@@ -220,7 +234,7 @@ def load_index(rules_dir: str | os.PathLike | None = None, cache_dir: str | os.P
     for path in candidates:
         try:
             with open(path, "rb") as fh:
-                data = json.loads(fh.read())
+                data = _loads_without_gc(fh.read())
         except (OSError, ValueError):
             continue
         if _valid(data, digest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -75,7 +76,7 @@ def _via_fast_path(argv, monkeypatch, stdin=None):
     with runner.isolation(input=stdin) as (out, err, _):
         monkeypatch.setattr(sys, "argv", ["interactions", *argv])
         with pytest.raises(SystemExit) as exc:
-            entry.main()
+            entry.main(fast_exit=False)
         return exc.value.code, out.getvalue().decode(), err.getvalue().decode()
 
 
@@ -111,6 +112,13 @@ def test_rules_env_variable_is_left_to_click(monkeypatch, rules_copy, files):
 
 
 def test_plain_check_does_not_import_click():
-    code = "import sys\nfrom interactions.entry import main\nsys.argv = ['interactions', 'check', 'baclofen', 'alcohol']\ntry:\n    main()\nexcept SystemExit as e:\n    assert 'click' not in sys.modules, 'click imported'\n    print('exit', e.code)\n"
+    code = "import sys\nfrom interactions.entry import main\nsys.argv = ['interactions', 'check', 'baclofen', 'alcohol']\ntry:\n    main(fast_exit=False)\nexcept SystemExit as e:\n    assert 'click' not in sys.modules, 'click imported'\n    print('exit', e.code)\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.splitlines()[-1] == "exit 1", result.stderr
+
+
+@pytest.mark.parametrize("args, code", [(["baclofen", "alcohol"], 1), (["sertraline"], 0), (["baclofn"], 3)])
+def test_the_real_process_flushes_everything_and_exits_with_the_code(args, code):
+    result = subprocess.run([sys.executable, "-m", "interactions", "check", "--format", "json", *args], capture_output=True)
+    assert result.returncode == code, result.stderr
+    assert json.loads(result.stdout)["schema_version"] == "1"
