@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
+from collections import defaultdict, namedtuple
+from itertools import chain
+from operator import itemgetter
 
 from .index import Index
 from .names import Resolution
@@ -44,6 +46,8 @@ def as_inputs(medications) -> tuple:
 
 
 _tuple_new = tuple.__new__
+# Fields of a pair outcome (rule id, path, related rule ids, (drug a, drug b)).
+_PATH_OF, _RELATED_OF, _DRUGS_OF = itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 class CheckRequest(namedtuple("CheckRequest", "medications previous patient", defaults=((), Patient()))):
@@ -181,20 +185,20 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set, bool]:
     strength: set = set()
     repeated = None
     shared = False
-    for _, parts, single in lines:
-        if len(parts) > 1:
+    for _, items, multi, _ in lines:
+        if multi:
             shared = True
-        for line, involved in zip(parts, single):
-            if line.has_strength:
-                strength.add(line.drug)
-            if line.drug in uses:
+        for drug, involved, has_strength in items:
+            if has_strength:
+                strength.add(drug)
+            if drug in uses:
                 repeated = repeated or set()
-                repeated.add(line.drug)
+                repeated.add(drug)
             else:
-                uses[line.drug] = involved
+                uses[drug] = involved
     if repeated:
         for drug in repeated:
-            uses[drug] = _merge(index, [line for _, parts, _ in lines for line in parts if line.drug == drug])
+            uses[drug] = _merge(index, [line for _, _, _, parts in lines for line in parts if line.drug == drug])
     return uses, strength, shared
 
 
@@ -236,12 +240,12 @@ class _Checker:
         involved = tuple([uses[d] for d in drugs])
         inputs = self.inputs(involved)
         refs = static.references if not extra_refs else self.refs(dict.fromkeys([*static.reference_ids, *extra_refs]))
-        return Finding(
+        return _tuple_new(Finding, (
             rule_id, static.kind, severity or static.severity, static.effect, static.title, static.message,
             static.mechanism, static.management, drugs, inputs, involved,
             tuple(sorted(set(paths))) if len(paths) > 1 else tuple(paths),
             refs, tuple(reasons), tuple(notes), tuple(context), tuple(related),
-        )
+        ))
 
     # --- pairwise rules -------------------------------------------------------------
     def pairs(self) -> None:
@@ -254,7 +258,7 @@ class _Checker:
         for d in self.drugs:
             if pair_rules[d]:
                 keyed.append(f"{d} {uses[d].route}")
-        winners: dict = {}  # rule id -> [outcome, ...]
+        winners = defaultdict(list)  # rule id -> [outcome, ...]
         for i, key_a in enumerate(keyed):
             row = outcomes.get(key_a)
             if row is None:
@@ -264,11 +268,7 @@ class _Checker:
                 if outcome is None:
                     outcome = row[key_b] = _pair_outcome(index, *key_a.split(" "), *key_b.split(" "))
                 if outcome:
-                    hits = winners.get(outcome[0])
-                    if hits is None:
-                        winners[outcome[0]] = [outcome]
-                    else:
-                        hits.append(outcome)
+                    winners[outcome[0]].append(outcome)
         static = index.rule_static
         findings = self.findings
         for rid, hits in winners.items():
@@ -278,14 +278,9 @@ class _Checker:
                 paths = (path,)
                 related = self.related([(related, *drugs)]) if related else ()
             else:
-                drug_set, path_set, related = set(), set(), []
-                for outcome in hits:
-                    drug_set.update(outcome[3])
-                    path_set.add(outcome[1])
-                    if outcome[2]:
-                        related.append((outcome[2], *outcome[3]))
-                drugs, paths = tuple(sorted(drug_set)), tuple(sorted(path_set))
-                related = self.related(related) if related else ()
+                drugs = tuple(sorted(set(chain.from_iterable(map(_DRUGS_OF, hits)))))
+                paths = tuple(sorted(set(map(_PATH_OF, hits))))
+                related = self.related([(o[2], *o[3]) for o in hits if o[2]]) if any(map(_RELATED_OF, hits)) else ()
             involved = tuple(map(uses.__getitem__, drugs))
             findings.append(_tuple_new(Finding, (
                 rid, rule.kind, rule.severity, rule.effect, rule.title, rule.message, rule.mechanism, rule.management,
@@ -413,8 +408,8 @@ class _Checker:
         if len(members) < rule["min_drugs"]:
             return
         severity, reasons, needed, refs = self.escalate(rule, {})
-        paths = [self.render(path) for _, path in members]
-        self.findings.append(self.finding(rule["id"], [d for d, _ in members], paths, severity, reasons, (), needed, extra_refs=refs))
+        render = self.index.render_path
+        self.findings.append(self.finding(rule["id"], [m[0] for m in members], [render(m[1]) for m in members], severity, reasons, (), needed, extra_refs=refs))
 
     def renal(self, rule) -> None:
         for drug, path in self.members(rule):
@@ -651,7 +646,8 @@ def _lines(index: Index, meds: tuple) -> tuple:
         if hit is None:
             result = MedicationResult(med, _resolve_one(index, med))
             parts = _line_parts(result)
-            hit = (result, parts, tuple(_merge(index, [p]) for p in parts))
+            # (result, ((drug, Involved for this line alone, strength given), ...), names several drugs, parts)
+            hit = (result, tuple((p.drug, _merge(index, [p]), p.has_strength) for p in parts), len(parts) > 1, parts)
             if len(memo) >= LINE_MEMO_LIMIT:
                 memo.clear()
             memo[med] = hit
