@@ -247,7 +247,7 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
             parsed = ParsedInput(_request_from_rows(record.payload))
         if not parsed.request.medications:
             raise InputError(f"line {record.line}: no medications")
-        report = check(index, parsed.request, parsed.skipped, parsed.notes)
+        report = check(index, parsed.request, parsed.skipped, parsed.notes, memo=False)
     except InputError as exc:
         return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
     except RecursionError:
