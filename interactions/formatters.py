@@ -316,20 +316,22 @@ def _json_number(value) -> str:
 
 
 def _strs(items: tuple) -> bytes:
-    """A JSON array of strings; short ones (a pair's drugs, inputs, path) recur and are cached."""
+    """A JSON array of strings. Each string's JSON bytes are cached: drug ids, inputs and paths
+    recur, and the paths hold non-ASCII arrows, which make encoding the slow part."""
     if not items:
         return b"[]"
-    if len(items) > 2:
-        return ("[" + ",".join(map(_STR, items)) + "]").encode()
-    data = _ARRAYS.get(items)
-    if data is None:
-        if len(_ARRAYS) >= _FRAGMENT_LIMIT:
-            _ARRAYS.clear()
-        data = _ARRAYS[items] = ("[" + ",".join(map(_STR, items)) + "]").encode()
-    return data
+    out = []
+    for item in items:
+        data = _STRINGS.get(item)
+        if data is None:
+            if len(_STRINGS) >= _FRAGMENT_LIMIT:
+                _STRINGS.clear()
+            data = _STRINGS[item] = _STR(item).encode()
+        out.append(data)
+    return b"[" + b",".join(out) + b"]"
 
 
-_ARRAYS: dict = {}
+_STRINGS: dict = {}
 
 
 def _encode_medication(m: MedicationResult) -> bytes:
