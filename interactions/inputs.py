@@ -11,6 +11,7 @@ from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
 from .vocab import PATIENT_LIMITS, ROUTES, did_you_mean
 
+_tuple_new = tuple.__new__
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000
 MAX_MEDICATIONS = 500
@@ -125,8 +126,9 @@ def parse_med_list(value, where: str, label: str) -> tuple:
     for i, item in enumerate(value):
         text = item.strip() if type(item) is str else None
         if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text:
-            # The common case, a plain name, without building the error location first.
-            out.append(MedicationInput(text, ref=f"{label}[{i}]"))
+            # The common case, a plain name: MedicationInput(text, ref=...) without the keyword
+            # handling, and without building the error location first.
+            out.append(_tuple_new(MedicationInput, (text, None, None, None, f"{label}[{i}]", None)))
         else:
             out.append(parse_medication(item, f"{where}: {label}[{i}]"))
     return tuple(out)
