@@ -254,7 +254,12 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
     except Exception as exc:  # noqa: BLE001 - last resort: one record must never lose the others
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: internal error while checking this record: {type(exc).__name__}"}), False, False, False, True)
-    return Outcome(encode_compact(report, {"id": rid, "line": record.line}), report.fails(fail_on), bool(report.findings), not report.complete, False)
+    try:
+        data = encode_compact(report, {"id": rid, "line": record.line})
+    except UnicodeEncodeError:  # an unpaired surrogate that reached the report some other way
+        return Outcome(_dump({"id": None, "line": record.line, "error": f"line {record.line}: text that is not valid Unicode (an unpaired surrogate)"}),
+                       False, False, False, True)
+    return Outcome(data, report.fails(fail_on), bool(report.findings), not report.complete, False)
 
 
 # --- running, in one process or several ---------------------------------------------------
@@ -283,11 +288,17 @@ def _run_chunk(chunk: list) -> list:
 
 def _chunks(records: Iterable[Record]) -> Iterator[list]:
     chunk: list = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= CHUNK:
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+    except BatchError:
+        # The input broke off (e.g. a truncated .gz): what was read still gets checked and written.
+        if chunk:
             yield chunk
-            chunk = []
+        raise
     if chunk:
         yield chunk
 
@@ -367,55 +378,104 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
     index = load_index(rules_dir, cache_dir)
     turns = [ctx.Semaphore(0) for _ in range(workers)]
     turns[0].release()
-    tasks = [ctx.SimpleQueue() for _ in range(workers)]
-    done = ctx.SimpleQueue()
-    procs = [ctx.Process(target=_writer, args=(w, index, tasks[w], turns, done, fd, fail_on, as_of), daemon=True) for w in range(workers)]
+    tasks = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (worker reads, parent writes)
+    results = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (parent reads, worker writes)
+    procs = [ctx.Process(target=_writer, args=(w, index, tasks, results, turns, fd, fail_on, as_of), daemon=True)
+             for w in range(workers)]
     for proc in procs:
         proc.start()
-    sent = received = 0
+    # Each pipe end stays open in one process only: a dead worker then shows as a broken pipe or
+    # an end of file here, never as a write that blocks forever.
+    for reader, _ in tasks:
+        reader.close()
+    for _, writer in results:
+        writer.close()
+    sent = [0] * workers
+    received = [0] * workers
 
-    def collect(at_least: int) -> None:
-        """Count finished chunks: all that are ready, and wait until `at_least` have finished."""
-        nonlocal received
-        while received < sent:
-            if done.empty():
-                if received >= at_least:
-                    return
-                # A worker that ends before its results are in (killed, out of memory) must not hang the batch.
-                running = [p.sentinel for p in procs if p.exitcode is None]
-                wait([done._reader, *running])
-                failed = [w for w, p in enumerate(procs) if p.exitcode not in (None, 0)]
-                if failed and done.empty():
-                    raise BatchError(f"worker {failed[0]} stopped (exit code {procs[failed[0]].exitcode}); "
-                                     f"output after record {tally.records} is missing")
-                continue
-            tally.add_counts(done.get())
-            received += 1
-            if on_chunk is not None:
-                on_chunk()
+    def stopped(w: int, why: str) -> BatchError:
+        return BatchError(f"worker {w} stopped ({why}); output after record {tally.records} is missing")
 
+    def collect(in_flight: int, patience: float | None = None) -> None:
+        """Count finished chunks until at most `in_flight` are still being checked.
+
+        With `patience`, give up once no worker has reported for that many seconds.
+        """
+        while sum(sent) - sum(received) > in_flight:
+            readers = {results[w][0]: w for w in range(workers) if received[w] < sent[w]}
+            ready = wait(list(readers), timeout=patience)
+            if not ready:
+                return
+            for conn in ready:
+                w = readers[conn]
+                try:
+                    counts = conn.recv()
+                except EOFError:
+                    procs[w].join(1.0)
+                    raise stopped(w, f"exit code {procs[w].exitcode}") from None
+                received[w] += 1
+                tally.add_counts(counts)
+                if on_chunk is not None:
+                    on_chunk()
+
+    def send(w: int, item) -> None:
+        try:
+            tasks[w][1].send(item)
+        except (BrokenPipeError, ConnectionResetError):
+            procs[w].join(1.0)
+            raise stopped(w, f"exit code {procs[w].exitcode}") from None
+
+    finished = False
     try:
         for number, chunk in enumerate(_chunks(records)):
-            tasks[number % workers].put(chunk)
-            sent += 1
+            w = number % workers
+            send(w, chunk)
+            sent[w] += 1
             # Bounded memory: at most three chunks per worker in flight.
-            collect(at_least=sent - workers * 3 + 1)
+            collect(workers * 3 - 1)
+        for w in range(workers):
+            send(w, None)
+        collect(0)
+        finished = True
     finally:
-        for queue in tasks:
-            queue.put(None)
-        collect(at_least=sent)
+        if not finished:
+            # Whatever was read before the failure has been handed out: let it be written, if
+            # the workers still can, then stop them.
+            for w in range(workers):
+                try:
+                    tasks[w][1].send(None)
+                except OSError:
+                    pass
+            try:
+                collect(0, patience=2.0)
+            except BatchError:
+                pass
+            for proc in procs:
+                proc.join(2.0)
+                if proc.exitcode is None:
+                    proc.terminate()
         for proc in procs:
             proc.join()
 
 
-def _writer(number, index, tasks, turns, done, fd, fail_on, as_of) -> None:
+def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
     """A worker: check each chunk it is given, write it when its turn comes, pass the turn on."""
     import os
 
+    # Keep only this worker's ends of the pipes (see _write_parallel).
+    for w, (reader, writer) in enumerate(tasks):
+        writer.close()
+        if w != number:
+            reader.close()
+    for w, (reader, writer) in enumerate(results):
+        reader.close()
+        if w != number:
+            writer.close()
+    source, sink = tasks[number][0], results[number][1]
     _freeze()
     following = turns[(number + 1) % len(turns)]
     while True:
-        chunk = tasks.get()
+        chunk = source.recv()
         if chunk is None:
             return
         outcomes = [process(index, record, fail_on, as_of) for record in chunk]
@@ -425,10 +485,12 @@ def _writer(number, index, tasks, turns, done, fd, fail_on, as_of) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        finally:
+        except BrokenPipeError:
             following.release()
-        done.put(_Counts(sum(o.failing for o in outcomes), sum(o.findings for o in outcomes),
-                         sum(o.incomplete for o in outcomes), sum(o.error for o in outcomes), len(outcomes)))
+            os._exit(32)  # the reader went away (e.g. '| head'): nothing more can be written
+        following.release()
+        sink.send(_Counts(sum(o.failing for o in outcomes), sum(o.findings for o in outcomes),
+                          sum(o.incomplete for o in outcomes), sum(o.error for o in outcomes), len(outcomes)))
 
 
 def check_records(records: Iterable[dict], rules=None, *, fail_on: str = "minor", as_of: date | None = None) -> Iterator[dict]:

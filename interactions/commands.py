@@ -7,8 +7,13 @@ nothing calls sys.exit, so both callers stay in charge of the process.
 from __future__ import annotations
 
 import os
+import re
 
 from .exitcodes import ERROR, exit_code
+
+
+# What click.echo(color=False) strips: CSI sequences.
+_ANSI = re.compile(r"\x1b\[[;?0-9]*[a-zA-Z]")
 
 
 class CommandError(Exception):
@@ -85,7 +90,11 @@ def check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, p
         raise CommandError(str(exc)) from None
     report = check(load(rules_dir, err), request, parsed.skipped, parsed.notes)
     colored = use_color(color, out) and fmt == "text"
-    out.write(FORMATTERS[fmt](report, color=colored))
+    text = FORMATTERS[fmt](report, color=colored)
+    if not colored and "\x1b" in text:
+        # Never pass escape sequences from names (e.g. a FHIR display) to a terminal uncoloured.
+        text = _ANSI.sub("", text)
+    out.write(text)
     out.flush()
     return exit_code(report, fail_on)
 

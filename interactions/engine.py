@@ -135,6 +135,7 @@ class _Line(namedtuple("_Line", "drug text route route_source daily has_strength
 
 
 REPORT_MEMO_LIMIT = 2_048
+PAIR_MEMO_LIMIT = 200_000
 LINE_MEMO_LIMIT = 100_000
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
@@ -179,15 +180,12 @@ def _merge(index: Index, lines: list) -> Involved:
     return Involved(drug, index.drugs[drug]["name"], tuple(inputs), route, source, None if daily_unknown else daily)
 
 
-def _uses(index: Index, lines: tuple) -> tuple[dict, set, bool]:
-    """Return {drug: Involved} over a list's lines, the drugs given with a strength, and whether a line names several drugs."""
+def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
+    """Return {drug: Involved} over a list's lines, and the drugs given with a strength."""
     uses: dict = {}
     strength: set = set()
     repeated = None
-    shared = False
-    for _, items, multi, _ in lines:
-        if multi:
-            shared = True
+    for _, items, _ in lines:
         for drug, involved, has_strength in items:
             if has_strength:
                 strength.add(drug)
@@ -198,8 +196,8 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set, bool]:
                 uses[drug] = involved
     if repeated:
         for drug in repeated:
-            uses[drug] = _merge(index, [line for _, _, _, parts in lines for line in parts if line.drug == drug])
-    return uses, strength, shared
+            uses[drug] = _merge(index, [line for _, _, parts in lines for line in parts if line.drug == drug])
+    return uses, strength
 
 
 class _Checker:
@@ -208,9 +206,8 @@ class _Checker:
     def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
         self.index = index
         self.patient = request.patient
-        self.uses, self.with_strength, shared = _uses(index, current)
-        self.previous_uses, _, shared_before = _uses(index, previous) if previous else ({}, (), False)
-        self.shared_lines = shared or shared_before
+        self.uses, self.with_strength = _uses(index, current)
+        self.previous_uses = _uses(index, previous)[0] if previous else {}
         self.drugs = sorted(self.uses)
         self.findings: list = []
         self.context_needed: list = []
@@ -266,7 +263,13 @@ class _Checker:
             for key_b in keyed[i + 1:]:
                 outcome = row.get(key_b)
                 if outcome is None:
-                    outcome = row[key_b] = _pair_outcome(index, *key_a.split(" "), *key_b.split(" "))
+                    index.pair_outcome_count += 1
+                    if index.pair_outcome_count > PAIR_MEMO_LIMIT:
+                        outcomes.clear()
+                        index.pair_outcome_count = 1
+                        outcomes[key_a] = row
+                    # Drug ids have no spaces (the loader checks them); a route from the API might.
+                    outcome = row[key_b] = _pair_outcome(index, *key_a.split(" ", 1), *key_b.split(" ", 1))
                 if outcome:
                     winners[outcome[0]].append(outcome)
         static = index.rule_static
@@ -294,8 +297,9 @@ class _Checker:
         out: list = []
         for inv in involved:
             out += inv.inputs
-        # Two drugs share an input only when one line names both (a combination product).
-        return tuple(dict.fromkeys(out)) if self.shared_lines else tuple(out)
+        # A combination product names two drugs on one line; two lines with the same text can
+        # also resolve differently (e.g. by their codes).
+        return tuple(dict.fromkeys(out))
 
     def related(self, hits) -> tuple:
         """Fold the other rules that matched the same drugs with another effect into one list."""
@@ -646,8 +650,8 @@ def _lines(index: Index, meds: tuple) -> tuple:
         if hit is None:
             result = MedicationResult(med, _resolve_one(index, med))
             parts = _line_parts(result)
-            # (result, ((drug, Involved for this line alone, strength given), ...), names several drugs, parts)
-            hit = (result, tuple((p.drug, _merge(index, [p]), p.has_strength) for p in parts), len(parts) > 1, parts)
+            # (result, ((drug, Involved for this line alone, strength given), ...), parts)
+            hit = (result, tuple((p.drug, _merge(index, [p]), p.has_strength) for p in parts), parts)
             if len(memo) >= LINE_MEMO_LIMIT:
                 memo.clear()
             memo[med] = hit

@@ -42,7 +42,7 @@ def plain_check(argv: list) -> dict | None:
                 return None
             found["medications"].append(arg)
             continue
-        name, has_value, value = arg.partition("=")
+        name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         if name in _FLAGS and not has_value:
             found["color"] = _FLAGS[name]
             continue
@@ -86,6 +86,8 @@ def main(fast_exit: bool = True) -> None:
     import os
 
     plain = plain_check(sys.argv[1:]) if "INTERACTIONS_RULES" not in os.environ else None
+    if plain is not None and (sys.stdout is None or sys.stderr is None or (sys.stdin is None and "-" in (plain["input_file"], plain["previous_file"]))):
+        plain = None  # a closed standard stream: click reports it
     if plain is not None:
         try:
             files = {key: _open(plain[key]) if plain[key] is not None else None for key in ("input_file", "previous_file")}
@@ -100,8 +102,12 @@ def main(fast_exit: bool = True) -> None:
 
     plain.update(files)
     out, err = sys.stdout, sys.stderr
-    code = guarded(lambda: check_command(tuple(plain["medications"]), plain["input_file"], plain["fmt"], plain["fail_on"], None,
-                                         plain["age"], plain["egfr"], plain["previous_file"], None, plain["color"], out, err), err)
+    try:
+        code = guarded(lambda: check_command(tuple(plain["medications"]), plain["input_file"], plain["fmt"], plain["fail_on"], None,
+                                             plain["age"], plain["egfr"], plain["previous_file"], None, plain["color"], out, err), err)
+    except KeyboardInterrupt:
+        err.write("Aborted!\n")  # what click prints
+        code = 1
     if fast_exit:
         try:
             sys.stdout.flush()

@@ -309,8 +309,8 @@ _IDENTITY: dict = {}
 
 def _json_number(value) -> str:
     """A number as json.dumps writes it after _n(): integral floats as integers."""
-    if value is None:
-        return "null"
+    if value is None or value is True or value is False:
+        return _ENC(value)
     value = _n(value)
     return float.__repr__(value) if type(value) is float else str(value)
 

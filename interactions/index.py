@@ -68,6 +68,7 @@ class Index:
         # Memo tables: results depend only on the index, so caching them is invisible to callers.
         self.resolved: dict = {}  # text -> Resolution
         self.lines: dict = {}  # MedicationInput -> what the line resolved to and contributes
+        self.pair_outcome_count = 0
         self.pair_outcomes: dict = {}  # "drug route" -> {"drug route": outcome}; bounded by the index
         self.ref_cache: dict = {}
         self.rendered: dict = {}

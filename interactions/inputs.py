@@ -41,9 +41,14 @@ def decode(data: bytes, where: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_text(text: str, where: str) -> str:
     if "\x00" in text:
         raise InputError(f"{where}: contains a NUL character")
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        raise InputError(f"{where}: contains an unpaired UTF-16 surrogate (e.g. a lone \\ud83d escape), not valid text")
     if len(text) > MAX_MEDICATION_CHARS:
         raise InputError(f"{where}: {len(text)} characters, over the {MAX_MEDICATION_CHARS}-character limit for one medication")
     return text
@@ -125,7 +130,7 @@ def parse_med_list(value, where: str, label: str) -> tuple:
     out = []
     for i, item in enumerate(value):
         text = item.strip() if type(item) is str else None
-        if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text:
+        if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text and (text.isascii() or not _LONE_SURROGATE.search(text)):
             # The common case, a plain name: MedicationInput(text, ref=...) without the keyword
             # handling, and without building the error location first.
             out.append(_tuple_new(MedicationInput, (text, None, None, None, f"{label}[{i}]", None)))

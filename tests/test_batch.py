@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import random
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from interactions.batch import check_records
+from interactions.batch import BatchError, check_records
 from interactions.formatters import encode_compact, report_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -193,3 +194,53 @@ def test_parallel_workers_write_straight_to_the_output_in_order(tmp_path):
         outputs[workers] = (target.read_bytes(), result.stderr.split(";")[0])
     assert outputs[1] == outputs[2] == outputs[3]
     assert [json.loads(line)["id"] for line in outputs[3][0].splitlines()] == [f"r{i}" for i in range(2000)]
+
+
+def _parallel_run(tmp_path, raw: bytes, name: str, workers: int = 2):
+    from interactions.batch import Tally, iter_records, open_input, write_batch
+
+    stream, fmt = open_input(io.BytesIO(raw), name)
+    tally = Tally("minor")
+    target = tmp_path / "out.jsonl"
+    error = None
+    with open(target, "wb") as out:
+        try:
+            write_batch(iter_records(stream, fmt), out, tally, workers=workers)
+        except BatchError as exc:
+            error = str(exc)
+    return target.read_bytes().splitlines(), tally, error
+
+
+def test_parallel_batch_writes_every_record_read_before_the_input_broke_off(tmp_path):
+    data = b"".join(b'{"id": %d, "medications": ["sertraline"]}\n' % i for i in range(3000))
+    lines_out, tally, error = _parallel_run(tmp_path, gzip.compress(data)[:-200], "cut.jsonl.gz")
+    assert error is not None and error.startswith("input unreadable after line ")
+    read = int(error.split("after line ")[1].split(":")[0])
+    assert len(lines_out) == tally.records == read
+    assert [json.loads(line)["id"] for line in lines_out] == list(range(read))
+
+
+def test_a_worker_that_dies_ends_the_batch_with_an_error_not_a_hang(tmp_path, monkeypatch):
+    from interactions import batch
+
+    real = batch.process
+
+    def dies_on_line_300(index, record, fail_on, as_of):
+        if record.line == 300:
+            os._exit(9)  # as if killed for memory
+        return real(index, record, fail_on, as_of)
+
+    monkeypatch.setattr(batch, "process", dies_on_line_300)  # inherited by the forked workers
+    data = b"".join(b'{"id": %d, "medications": ["baclofen", "alcohol"]}\n' % i for i in range(2000))
+    lines_out, tally, error = _parallel_run(tmp_path, data, "x.jsonl")
+    assert error is not None and "stopped (exit code 9); output after record" in error
+    # Everything before the lost chunk is written, in order, and nothing after a gap.
+    assert [json.loads(line)["id"] for line in lines_out] == list(range(len(lines_out)))
+    assert len(lines_out) < 300
+
+
+def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
+    path = write(tmp_path, "s.jsonl", '{"id": "a", "medications": ["\\ud83d"]}\n{"id": "b", "medications": ["baclofen"]}\n')
+    out = lines(cli_run("batch", str(path)))
+    assert out[0]["error"] == "line 1: medications[0]: contains an unpaired UTF-16 surrogate (e.g. a lone \\ud83d escape), not valid text"
+    assert out[1]["id"] == "b" and "error" not in out[1]

@@ -253,3 +253,19 @@ def test_help_lists_every_command():
     text = CliRunner().invoke(cli, ["--help"]).stdout
     for command in ("check", "rules", "explain", "drugs"):
         assert command in text
+
+
+def test_escape_sequences_in_names_never_reach_an_uncoloured_terminal(cli_run):
+    result = cli_run("check", "--no-color", "baclofen\x1b[2J", "alcohol")
+    assert "\x1b" not in result.stdout
+    assert 'baclofen ("baclofen"); alcohol ("alcohol")' in result.stdout  # the sequence is gone, the name stays
+    assert result.exit_code == 1
+
+
+def test_an_unpaired_surrogate_in_json_input_is_a_clear_error(cli_run, tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text('{"medications": ["baclofen", "\\ud83d"]}')
+    result = cli_run("check", "--input", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == (f"interactions: {path}: medications[1]: contains an unpaired UTF-16 surrogate "
+                             "(e.g. a lone \\ud83d escape), not valid text\n")

@@ -137,3 +137,12 @@ def test_missing_context_is_only_asked_for_when_it_could_matter(rules_copy):
     assert old.context_needed == ("eGFR not given: would be major when age >= 65 and eGFR < 60",)
     both = {f.id: f for f in check(meds, rules=index, patient={"age": 80, "egfr": 50}).findings}["cns-active-burden"]
     assert both.severity == "major"
+
+
+def test_two_lines_with_the_same_text_and_different_codes_list_that_text_once(index):
+    from interactions.engine import CheckRequest, MedicationInput, check
+
+    request = CheckRequest((MedicationInput("Tablet", code="197391"), MedicationInput("Tablet", code="308048")))
+    report = check(index, request)
+    finding = next(f for f in report.findings if f.drugs == ("alprazolam", "baclofen"))
+    assert finding.inputs == ("Tablet",)

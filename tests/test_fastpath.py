@@ -32,6 +32,7 @@ PLAIN = [
     ["check", "--input", "{list}", "--previous", "{previous}", "--format", "json"],
     ["check", "--input", "-", "--age", "70"],
     ["check", "--input", "{bad}"],
+    ["check", "--no-color", "baclofen\x1b[2J", "alcohol"],
 ]
 
 # Command lines left to click: help, other options, bad values, repeats, anything unusual.
@@ -52,6 +53,7 @@ CLICK = [
     ["check", "--color=yes", "baclofen"],
     ["check", "--fromat", "json", "baclofen"],
     ["check", "-x"],
+    ["check", "-i={list}"],
     ["check", "-", "baclofen"],
     ["batch", "x.jsonl"],
     ["--version"],
