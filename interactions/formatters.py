@@ -320,15 +320,16 @@ def _strs(items: tuple) -> bytes:
     recur, and the paths hold non-ASCII arrows, which make encoding the slow part."""
     if not items:
         return b"[]"
-    out = []
-    for item in items:
-        data = _STRINGS.get(item)
-        if data is None:
-            if len(_STRINGS) >= _FRAGMENT_LIMIT:
-                _STRINGS.clear()
-            data = _STRINGS[item] = _STR(item).encode()
-        out.append(data)
-    return b"[" + b",".join(out) + b"]"
+    try:
+        return b"[" + b",".join(map(_STRINGS.__getitem__, items)) + b"]"
+    except KeyError:
+        missing = [item for item in items if item not in _STRINGS]
+        if len(_STRINGS) + len(missing) > _FRAGMENT_LIMIT:
+            _STRINGS.clear()
+            missing = items
+        for item in missing:
+            _STRINGS[item] = _STR(item).encode()
+        return b"[" + b",".join(map(_STRINGS.__getitem__, items)) + b"]"
 
 
 _STRINGS: dict = {}
