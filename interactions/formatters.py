@@ -309,8 +309,10 @@ _IDENTITY: dict = {}
 
 def _json_number(value) -> str:
     """A number as json.dumps writes it after _n(): integral floats as integers."""
-    if value is None or value is True or value is False:
-        return _ENC(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
     value = _n(value)
     return float.__repr__(value) if type(value) is float else str(value)
 
