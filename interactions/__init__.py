@@ -22,7 +22,7 @@ def check(medications, *, rules=None, patient=None, previous=()):
     """
     engine = _engine()
     index = rules if rules is not None else _default_rules()
-    request = engine.CheckRequest(
+    request = engine.request(
         engine.as_inputs(medications),
         engine.as_inputs(previous) if previous else (),
         engine.Patient(**patient) if patient else engine.NO_PATIENT,

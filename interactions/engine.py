@@ -40,9 +40,25 @@ def as_inputs(medications) -> tuple:
     """Return MedicationInputs for strings (or MedicationInputs) as a tuple."""
     out = []
     for m in medications:
-        # tuple.__new__ is what MedicationInput(text) does, minus the keyword handling.
-        out.append(m if type(m) is MedicationInput else _tuple_new(MedicationInput, (str(m), None, None, None, None, None)))
+        if type(m) is str:
+            made = _INPUTS.get(m)
+            if made is None:
+                if len(_INPUTS) >= LINE_MEMO_LIMIT:
+                    _INPUTS.clear()
+                # tuple.__new__ is what MedicationInput(text) does, minus the keyword handling.
+                made = _INPUTS[m] = _tuple_new(MedicationInput, (m, None, None, None, None, None))
+            out.append(made)
+        else:
+            out.append(m if isinstance(m, MedicationInput) else _tuple_new(MedicationInput, (str(m), None, None, None, None, None)))
     return tuple(out)
+
+
+_INPUTS: dict = {}  # str -> MedicationInput: lists repeat the same strings
+
+
+def request(medications: tuple, previous: tuple, patient: Patient) -> CheckRequest:
+    """CheckRequest(medications, previous, patient), without the keyword layer (the library's hot path)."""
+    return _tuple_new(CheckRequest, (medications, previous, patient))
 
 
 _tuple_new = tuple.__new__
@@ -456,6 +472,8 @@ class _Checker:
             self.context_finding(rule, drug, path, reasons, {"daily": use.daily_dose, "route": use.route})
 
     def discontinuation(self, rule) -> None:
+        if not self.previous_uses:
+            return  # nothing can have been stopped without a previous list
         by_route = rule.get("severity_by_route", {})
         for drug, path in self.members(rule, self.previous_uses):
             before, now = self.previous_uses[drug], self.uses.get(drug)
@@ -691,13 +709,25 @@ def _check(index: Index, request: CheckRequest) -> Report:
     previous = _lines(index, request.previous)
     checker = _Checker(index, request, current, previous)
     checker.run()
-    findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.id, f.drugs))
-    return Report(
-        medications=tuple([line[0] for line in current]),
-        previous=tuple([line[0] for line in previous]),
-        patient=request.patient,
-        findings=tuple(findings),
-        context_needed=tuple(sorted(set(checker.context_needed))),
-        rules_digest=index.digest,
-        sedative_load=checker.sedative_load(),
-    )
+    findings = checker.findings
+    if len(findings) > 1:
+        findings.sort(key=_finding_order)
+    # Report(...) field by field, without the keyword layer of the namedtuple constructor.
+    return _tuple_new(Report, (
+        tuple(map(_RESULT_OF, current)),
+        tuple(map(_RESULT_OF, previous)) if previous else (),
+        request.patient,
+        tuple(findings),
+        tuple(sorted(set(checker.context_needed))) if checker.context_needed else (),
+        index.digest,
+        checker.sedative_load(),
+        (),
+        (),
+    ))
+
+
+def _finding_order(f: Finding) -> tuple:
+    return -SEVERITY_RANK[f.severity], f.id, f.drugs
+
+
+_RESULT_OF = itemgetter(0)
