@@ -196,13 +196,14 @@ def _merge(index: Index, lines: list) -> Involved:
     return Involved(drug, index.drugs[drug]["name"], tuple(inputs), route, source, None if daily_unknown else daily)
 
 
-def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
-    """Return {drug: Involved} over a list's lines, and the drugs given with a strength."""
+def _uses(index: Index, lines: tuple) -> tuple[dict, set, dict]:
+    """Return {drug: Involved} over a list's lines, the drugs given with a strength, and each drug's pair memo key."""
     uses: dict = {}
     strength: set = set()
+    keys: dict = {}
     repeated = None
     for _, items, _ in lines:
-        for drug, involved, has_strength in items:
+        for drug, involved, has_strength, key in items:
             if has_strength:
                 strength.add(drug)
             if drug in uses:
@@ -210,10 +211,20 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
                 repeated.add(drug)
             else:
                 uses[drug] = involved
+                keys[drug] = key
     if repeated:
         for drug in repeated:
             uses[drug] = _merge(index, [line for _, _, parts in lines for line in parts if line.drug == drug])
-    return uses, strength
+            keys[drug] = _pair_key(index, uses[drug])
+    return uses, strength, keys
+
+
+def _pair_key(index: Index, use: Involved) -> str | None:
+    """The pair memo key of a drug on its route ("drug route"), or None if it takes part in no pair rule.
+
+    A string, not a tuple: a string caches its hash.
+    """
+    return f"{use.drug} {use.route}" if index.pair_rules[use.drug] else None
 
 
 class _Checker:
@@ -222,7 +233,7 @@ class _Checker:
     def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
         self.index = index
         self.patient = request.patient
-        self.uses, self.with_strength = _uses(index, current)
+        self.uses, self.with_strength, self.pair_keys = _uses(index, current)
         self.previous_uses = _uses(index, previous)[0] if previous else {}
         self.drugs = sorted(self.uses)
         self.findings: list = []
@@ -243,9 +254,6 @@ class _Checker:
     def refs(self, ids) -> tuple:
         return self.index.references(ids)
 
-    def render(self, path) -> str:
-        return self.index.render_path(path)
-
     def finding(self, rule_id: str, drugs, paths, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> Finding:
         static = self.index.rule_static[rule_id]
         drugs = tuple(sorted(drugs))
@@ -263,14 +271,10 @@ class _Checker:
     # --- pairwise rules -------------------------------------------------------------
     def pairs(self) -> None:
         index = self.index
-        pair_rules = index.pair_rules
         outcomes = index.pair_outcomes
         uses = self.uses
-        # Memo keys are "drug route" strings: a string caches its hash, a tuple does not.
-        keyed = []
-        for d in self.drugs:
-            if pair_rules[d]:
-                keyed.append(f"{d} {uses[d].route}")
+        keys = self.pair_keys
+        keyed = [keys[d] for d in self.drugs if keys[d] is not None]
         winners = defaultdict(list)  # rule id -> [outcome, ...]
         for i, key_a in enumerate(keyed):
             row = outcomes.get(key_a)
@@ -428,8 +432,7 @@ class _Checker:
         if len(members) < rule["min_drugs"]:
             return
         severity, reasons, needed, refs = self.escalate(rule, {})
-        render = self.index.render_path
-        self.findings.append(self.finding(rule["id"], [m[0] for m in members], [render(m[1]) for m in members], severity, reasons, (), needed, extra_refs=refs))
+        self.findings.append(self.finding(rule["id"], [m[0] for m in members], [m[1] for m in members], severity, reasons, (), needed, extra_refs=refs))
 
     def renal(self, rule) -> None:
         for drug, path in self.members(rule):
@@ -449,7 +452,7 @@ class _Checker:
     def context_finding(self, rule, drug, path, reasons, context) -> None:
         severity, more, needed, refs = self.escalate(rule, context)
         notes, note_refs = self.rule_notes(rule, context)
-        self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, [*reasons, *more], notes, needed, extra_refs=[*refs, *note_refs]))
+        self.findings.append(self.finding(rule["id"], [drug], [path], severity, [*reasons, *more], notes, needed, extra_refs=[*refs, *note_refs]))
 
     def dose_limit(self, rule) -> None:
         limit = rule["max_daily"]
@@ -483,7 +486,7 @@ class _Checker:
             # do not replace it; that is an intrathecal discontinuation.
             severity = by_route[before.route]
             reasons = [f"{severity} because {before.route} {self.index.drugs[drug]['name']} on the previous list is now {now.route}: the {before.route} route is being stopped"]
-            self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, uses=self.previous_uses))
+            self.findings.append(self.finding(rule["id"], [drug], [path], severity, reasons, uses=self.previous_uses))
         if self.members(rule):
             # Something still reaches the subject (e.g. one benzodiazepine replaced by
             # another): that is a switch, not abrupt stopping.
@@ -500,7 +503,7 @@ class _Checker:
                 alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
                 context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
             notes, note_refs = self.rule_notes(rule, {"daily": use.daily_dose, "route": use.route})
-            self.findings.append(self.finding(rule["id"], [drug], [self.render(path)], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
+            self.findings.append(self.finding(rule["id"], [drug], [path], severity, reasons, notes, context, uses=stopped, extra_refs=note_refs))
 
     def sedative_load(self) -> SedativeLoad | None:
         """Drug Burden Index sedative component over drugs with a known daily dose and delta."""
@@ -668,8 +671,12 @@ def _lines(index: Index, meds: tuple) -> tuple:
         if hit is None:
             result = MedicationResult(med, _resolve_one(index, med))
             parts = _line_parts(result)
-            # (result, ((drug, Involved for this line alone, strength given), ...), parts)
-            hit = (result, tuple((p.drug, _merge(index, [p]), p.has_strength) for p in parts), parts)
+            # (result, ((drug, Involved for this line alone, strength given, pair memo key or None), ...), parts)
+            items = []
+            for p in parts:
+                involved = _merge(index, [p])
+                items.append((p.drug, involved, p.has_strength, _pair_key(index, involved)))
+            hit = (result, tuple(items), parts)
             if len(memo) >= LINE_MEMO_LIMIT:
                 memo.clear()
             memo[med] = hit

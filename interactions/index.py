@@ -133,7 +133,7 @@ class Index:
         return {rid: tuple(sorted(items)) for rid, items in found.items()}
 
     def _subject_hits(self, did: str) -> tuple:
-        """For rules about one subject (burden, renal, dose, stopping): ((rule id, (drug, path to the subject)), ...)."""
+        """For rules about one subject (burden, renal, dose, stopping): ((rule id, (drug, rendered path to the subject)), ...)."""
         hits = []
         for rid, entries in self.drug_rules[did].items():
             if rid in self.pairwise:
@@ -141,7 +141,7 @@ class Index:
             target = self.rules[rid]["sides"][0]["of"]
             for _, _, path in entries:
                 if path[-1] == target:
-                    hits.append((rid, (did, path)))
+                    hits.append((rid, (did, self.render_path(path))))
                     break
         return tuple(hits)
 
