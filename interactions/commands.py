@@ -7,13 +7,13 @@ nothing calls sys.exit, so both callers stay in charge of the process.
 from __future__ import annotations
 
 import os
-import re
 
 from .exitcodes import ERROR, exit_code
+from .vocab import LazyPattern
 
 
 # What click.echo(color=False) strips: CSI sequences.
-_ANSI = re.compile(r"\x1b\[[;?0-9]*[a-zA-Z]")
+_ANSI = LazyPattern(r"\x1b\[[;?0-9]*[a-zA-Z]")
 
 
 class CommandError(Exception):

@@ -10,12 +10,11 @@ tests/test_cli.py runs the same command lines through both and compares them.
 
 from __future__ import annotations
 
-import re
 import sys
 
-from .vocab import PATIENT_LIMITS, SEVERITIES
+from .vocab import PATIENT_LIMITS, SEVERITIES, LazyPattern
 
-_NUMBER = re.compile(r"\d{1,3}(?:\.\d{1,3})?")
+_NUMBER = LazyPattern(r"\d{1,3}(?:\.\d{1,3})?")
 _CHOICES = {"--format": ("text", "json"), "--fail-on": SEVERITIES}
 _NUMBERS = {"--age": "age", "--egfr": "egfr"}
 _FILES = {"--input": "input_file", "-i": "input_file", "--previous": "previous_file"}

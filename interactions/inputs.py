@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import namedtuple
 
 from .engine import CheckRequest, MedicationInput, Patient
 from .sig import ROUTE_WORDS
-from .vocab import PATIENT_LIMITS, ROUTES, did_you_mean
+from .vocab import PATIENT_LIMITS, ROUTES, LazyPattern, did_you_mean
 
 _tuple_new = tuple.__new__
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000
 MAX_MEDICATIONS = 500
-_INLINE_COMMENT = re.compile(r"(^|\s)#(\s.*)?$")
+_INLINE_COMMENT = LazyPattern(r"(^|\s)#(\s.*)?$")
 
 TOP_KEYS = ("id", "medications", "patient", "previous_medications")
 MED_KEYS = ("name", "dose", "route", "frequency")
@@ -41,7 +40,7 @@ def decode(data: bytes, where: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = LazyPattern("[\ud800-\udfff]")
 
 
 def _check_text(text: str, where: str) -> str:

@@ -7,14 +7,14 @@ from collections import namedtuple
 
 from . import sig
 from .sig import Quantity
-from .vocab import fold, normalize_name
+from .vocab import LazyPattern, fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
 _TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
 _ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
 _ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0}
-_SEPARATORS = re.compile(r"[;,+]|\b(?:and|plus|with|also|then)\b")
+_SEPARATORS = LazyPattern(r"[;,+]|\b(?:and|plus|with|also|then)\b")  # only when a line names several drugs
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
 MAX_INPUT_CHARS = 1000
 NOISE = (

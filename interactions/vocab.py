@@ -59,9 +59,28 @@ PATIENT_LIMITS = {"age": (0, 150), "egfr": (0, 300)}
 # Mass units and their factor to milligrams.
 MASS_UNITS = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 
-ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+class LazyPattern:
+    """A regex compiled on first use: a pattern off the common path costs nothing at start-up.
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+    Compiling is pure Python in CPython and a whole-process check compiles about thirty
+    patterns, so the ones a typical check never uses wait until they are needed.
+    """
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0):
+        self._args = (pattern, flags)
+        self._compiled = None
+
+    def __getattr__(self, name):
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
+ID_PATTERN = LazyPattern(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+_NON_ALNUM = LazyPattern(r"[^0-9a-z]+")
 
 
 def fold(text: str) -> str:
