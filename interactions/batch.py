@@ -55,11 +55,7 @@ class Tally:
 
     def add(self, outcome: "Outcome") -> None:
         """Count one record."""
-        self.records += 1
-        self.failing += outcome.failing
-        self.findings += outcome.findings
-        self.incomplete += outcome.incomplete
-        self.errors += outcome.error
+        self.add_counts(_Counts(outcome.failing, outcome.findings, outcome.incomplete, outcome.error, 1))
 
     def add_counts(self, counts) -> None:
         """Count a chunk written by a worker (see write_batch)."""

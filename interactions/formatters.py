@@ -338,17 +338,12 @@ _STRINGS: dict = {}
 
 
 def _encode_medication(m: MedicationResult) -> bytes:
-    # Keyed by the memoised Resolution's identity (cheap) rather than its deep hash; the entry
-    # keeps a reference to that object, so an id reused after it is freed can never match.
-    key = ("med", m.given, id(m.resolution))
-    hit = _FRAGMENTS.get(key)
-    if hit is not None and hit[0] is m.resolution:
-        return hit[1]
-    data = _ENC(medication_dict(m)).encode()
-    if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
-        _FRAGMENTS.clear()
-    _FRAGMENTS[key] = (m.resolution, data)
-    return data
+    # MedicationResults come from the engine's per-line memo, so identity finds them again.
+    return _by_identity(m, _medication_json)
+
+
+def _medication_json(m: MedicationResult) -> str:
+    return _ENC(medication_dict(m))
 
 
 def _rule_parts(f: Finding) -> tuple:
