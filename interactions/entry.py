@@ -36,9 +36,9 @@ def plain_check(argv: list) -> dict | None:
         if arg == "--":
             found["medications"].extend(args[i:])
             break
-        if not arg.startswith("-") or arg == "-":
-            if arg == "-":
-                return None
+        if arg == "-":
+            return None  # click's reading of a bare '-' is its own business
+        if not arg.startswith("-"):
             found["medications"].append(arg)
             continue
         name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
@@ -47,9 +47,10 @@ def plain_check(argv: list) -> dict | None:
             continue
         if name not in _CHOICES and name not in _NUMBERS and name not in _FILES:
             return None  # --help, --rules, --as-of, a typo...: click's job
-        if name in seen or (_FILES.get(name) in seen):
-            return None
-        seen.add(_FILES.get(name, name))
+        dest = _FILES.get(name, name)  # -i and --input are one option
+        if dest in seen:
+            return None  # a repeated option: click decides which one wins
+        seen.add(dest)
         if not has_value:
             if i >= len(args):
                 return None
