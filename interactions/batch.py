@@ -457,6 +457,10 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
 def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
     """A worker: check each chunk it is given, write it when its turn comes, pass the turn on."""
     import os
+    import signal
+
+    # Ctrl-C is the parent's to handle: it lets the chunks in flight finish, then stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     # Keep only this worker's ends of the pipes (see _write_parallel).
     for w, (reader, writer) in enumerate(tasks):
