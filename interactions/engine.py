@@ -46,14 +46,19 @@ def as_inputs(medications) -> tuple:
                 if len(_INPUTS) >= LINE_MEMO_LIMIT:
                     _INPUTS.clear()
                 # tuple.__new__ is what MedicationInput(text) does, minus the keyword handling.
-                made = _INPUTS[m] = _tuple_new(MedicationInput, (m, None, None, None, None, None))
+                made = _INPUTS[m] = plain_input(m)
             out.append(made)
         else:
-            out.append(m if isinstance(m, MedicationInput) else _tuple_new(MedicationInput, (str(m), None, None, None, None, None)))
+            out.append(m if isinstance(m, MedicationInput) else plain_input(str(m)))
     return tuple(out)
 
 
 _INPUTS: dict = {}  # str -> MedicationInput: lists repeat the same strings
+
+
+def plain_input(text: str, ref: str | None = None) -> MedicationInput:
+    """MedicationInput(text, ref=ref) without the keyword handling of the namedtuple constructor (hot paths)."""
+    return _tuple_new(MedicationInput, (text, None, None, None, ref, None))
 
 
 def request(medications: tuple, previous: tuple, patient: Patient) -> CheckRequest:

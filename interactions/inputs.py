@@ -6,11 +6,10 @@ import json
 import math
 from collections import namedtuple
 
-from .engine import CheckRequest, MedicationInput, Patient
+from .engine import CheckRequest, MedicationInput, Patient, plain_input
 from .sig import ROUTE_WORDS
 from .vocab import PATIENT_LIMITS, ROUTES, LazyPattern, did_you_mean
 
-_tuple_new = tuple.__new__
 MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_MEDICATION_CHARS = 1000
 MAX_MEDICATIONS = 500
@@ -130,9 +129,8 @@ def parse_med_list(value, where: str, label: str) -> tuple:
     for i, item in enumerate(value):
         text = item.strip() if type(item) is str else None
         if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text and (text.isascii() or not _LONE_SURROGATE.search(text)):
-            # The common case, a plain name: MedicationInput(text, ref=...) without the keyword
-            # handling, and without building the error location first.
-            out.append(_tuple_new(MedicationInput, (text, None, None, None, f"{label}[{i}]", None)))
+            # The common case, a plain name, without building the error location first.
+            out.append(plain_input(text, f"{label}[{i}]"))
         else:
             out.append(parse_medication(item, f"{where}: {label}[{i}]"))
     return tuple(out)
