@@ -1,0 +1,97 @@
+"""The optional compiled build: it gives the same bytes as the source, and a failed compile still installs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import interactions
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORTED = Path(interactions.__file__).resolve().parent
+
+# Run in a fresh interpreter under each tree: batch JSONL (parse, check, compact encoding) over varied
+# records, then the text and JSON formats of a few lists, all to stdout.
+WORKLOAD = r"""
+import io, json, random, sys
+from interactions import build, check
+from interactions.batch import Tally, iter_records, open_input, write_batch
+from interactions.formatters import format_json, format_text
+sys.path.insert(0, sys.argv[1])
+import data
+
+rng = random.Random(3)
+vocab = [v for v, _ in data.VOCABULARY] + ["baclofn", "Gablofen", "Tylenol PM", "intrathecal baclofen 100 mcg/day",
+                                           "baclofen 25 mg QID", "Xanax", "rxcui:1049621", "hydralazine", "???"]
+lines = []
+for i in range(1200):
+    record = {"id": f"r{i}", "medications": rng.sample(vocab, rng.randint(1, 12))}
+    if i % 3 == 0:
+        record["patient"] = {"age": rng.choice([30, 70, 90]), "egfr": rng.choice([None, 20, 45, 100])}
+    if i % 7 == 0:
+        record["previous"] = rng.sample(vocab, rng.randint(1, 3))
+    lines.append(json.dumps(record))
+lines[5] = "{not json"
+lines[9] = json.dumps({"id": "bad", "medications": "baclofen"})
+raw = io.BytesIO(("\n".join(lines) + "\n").encode())
+out = io.BytesIO()
+tally = Tally("minor")
+write_batch(iter_records(*open_input(raw, "<parity>.jsonl")), out, tally)
+sys.stdout.buffer.write(out.getvalue())
+for i in range(40):
+    report = check(rng.sample(vocab, rng.randint(1, 10)), patient={"age": 80, "egfr": 25}, previous=rng.sample(vocab, 2))
+    sys.stdout.write(format_text(report, color=i % 2 == 0))
+    sys.stdout.write(format_json(report))
+sys.stderr.write(build())
+"""
+
+
+def _run(tree: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([sys.executable, "-c", WORKLOAD, str(ROOT / "benchmarks")], env=env, cwd=str(ROOT / "tests"),
+                          capture_output=True, check=True)
+
+
+@pytest.mark.skipif(IMPORTED == ROOT / "interactions", reason="the tests import the source tree itself: nothing else to compare")
+def test_the_installed_build_gives_the_same_bytes_as_the_source():
+    """CI tests the installed package (compiled where a C compiler exists); this holds it to the source."""
+    installed = _run(IMPORTED.parent)
+    source = _run(ROOT)
+    assert source.stderr.decode() == "pure Python"
+    assert installed.stderr.decode() == interactions.build()
+    assert installed.stdout.count(b"\n") > 1200
+    assert installed.stdout == source.stdout
+
+
+def test_build_names_what_was_imported():
+    engine = sys.modules.get("interactions.engine") or __import__("interactions.engine").engine
+    assert interactions.build() == ("pure Python" if engine.__file__.endswith(".py") else "compiled")
+
+
+def test_a_failed_compile_still_builds_the_pure_python_modules(tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "out", ".ci-venv", ".venv", "__pycache__", ".pytest_cache", "tests", "docs"))
+    env = {**os.environ, "CC": "false", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=source, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("interactions build: ")]
+    assert said, result.stderr
+    if "Cython is not available" not in said[0]:
+        # Cython ran, the C compiler did not: each hot module says it stays pure Python.
+        assert sorted(line.split()[2] for line in said) == ["interactions.batch", "interactions.engine", "interactions.formatters"]
+        assert all(line.endswith("it stays pure Python") for line in said)
+    assert not list((source / "interactions").glob("*.so"))
+    check = subprocess.run([sys.executable, "-m", "interactions", "check", "baclofen", "alcohol", "--format", "json"],
+                           cwd=source, env=env, capture_output=True, text=True)
+    assert check.returncode == 1 and '"severity":"major"' in check.stdout.replace(" ", ""), check.stderr
+
+
+def test_version_says_whether_the_engine_is_compiled(cli_run):
+    result = cli_run("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"interactions, version {interactions.__version__} ({interactions.build()})\n"
