@@ -7,6 +7,7 @@ import json
 from . import __version__
 from .engine import DISCLAIMER, Finding, MedicationResult, Report
 from .sig import Quantity
+from .vocab import SEVERITY_RANK
 
 SCHEMA_VERSION = "1"
 
@@ -277,6 +278,7 @@ _ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=Tru
 _STR = json.encoder.encode_basestring
 _FRAGMENTS: dict = {}
 _FRAGMENT_LIMIT = 20_000
+_SEVERITY_JSON = {s: _STR(s).encode() + b"," for s in SEVERITY_RANK}
 
 
 def _fragment(kind: str, key, make) -> bytes:
@@ -370,7 +372,7 @@ def _encode_finding(f: Finding) -> bytes:
         b"],", middle, _strs(f.notes), b',"paths":', _strs(f.paths), b',"reasons":', _strs(f.reasons),
         b',"references":', _by_identity(f.references, _encode_reference_ids),
         b',"related":', _ENC(finding_dict(f)["related"]).encode() if f.related else b"[]",
-        b',"severity":', _fragment("str", f.severity, lambda: _STR(f.severity)), b",", tail,
+        b',"severity":', _SEVERITY_JSON[f.severity], tail,
     ))
 
 
@@ -402,10 +404,25 @@ def _encode_not_counted(c) -> str:
 
 
 def _encode_references(report: Report) -> bytes:
-    cited = {r.id: r for f in report.findings for r in f.references}
+    # Every reference tuple comes from the index's memo, and the same few hundred combinations of
+    # rules recur, so the merged block is cached by the identities of the tuples. The entry holds
+    # the tuples, so none of those ids can be reused while it exists.
+    groups = [f.references for f in report.findings]
     if report.sedative_load:
-        cited.update((r.id, r) for r in report.sedative_load.references)
-    return b"{" + b",".join([_fragment("ref", cited[i], lambda i=i: f"{_STR(i)}:{_ENC(_reference_dict(cited[i]))}") for i in sorted(cited)]) + b"}"
+        groups.append(report.sedative_load.references)
+    key = tuple(map(id, groups))
+    hit = _REFERENCE_SETS.get(key)
+    if hit is not None:
+        return hit[1]
+    cited = {r.id: r for refs in groups for r in refs}
+    data = b"{" + b",".join([f"{_STR(i)}:{_ENC(_reference_dict(cited[i]))}".encode() for i in sorted(cited)]) + b"}"
+    if len(_REFERENCE_SETS) >= _FRAGMENT_LIMIT:
+        _REFERENCE_SETS.clear()
+    _REFERENCE_SETS[key] = (groups, data)
+    return data
+
+
+_REFERENCE_SETS: dict = {}
 
 
 def _encode_summary(report: Report) -> bytes:
@@ -442,12 +459,18 @@ def encode_compact(report: Report, extra: dict | None = None) -> bytes:
     }
     for key, value in (extra or {}).items():
         parts[key] = (_STR(value) if type(value) is str else str(value) if type(value) is int else _ENC(value)).encode()
-    keys = _KEYS.get(tuple(parts))
-    if keys is None:
+    layout = _KEYS.get(tuple(parts))
+    if layout is None:
         if len(_KEYS) >= 64:
             _KEYS.clear()
-        keys = _KEYS[tuple(parts)] = [(k, _STR(k).encode() + b":") for k in sorted(parts)]
-    return b"{" + b",".join([prefix + parts[k] for k, prefix in keys]) + b"}"
+        order = sorted(parts)
+        layout = _KEYS[tuple(parts)] = (order, [("{" if i == 0 else ",").encode() + _STR(k).encode() + b":" for i, k in enumerate(order)])
+    order, prefixes = layout
+    # One join over prefix, value, prefix, value, ..., "}": the ~15 KB is copied once.
+    pieces = [b"}"] * (2 * len(order) + 1)
+    pieces[0:-1:2] = prefixes
+    pieces[1:-1:2] = map(parts.__getitem__, order)
+    return b"".join(pieces)
 
 
 _KEYS: dict = {}
