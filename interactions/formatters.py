@@ -294,19 +294,26 @@ def _fragment(kind: str, key, make) -> bytes:
 def _by_identity(obj, make) -> bytes:
     """Cache by object identity, for objects the engine memoises (Involved, reference tuples).
 
-    The entry keeps the object alive, so its id cannot be reused while the entry exists.
+    _HELD keeps every cached object alive, so its id cannot be reused while the entry exists.
     """
-    hit = _IDENTITY.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
-    if len(_IDENTITY) >= _FRAGMENT_LIMIT:
-        _IDENTITY.clear()
-    data = make(obj).encode()
-    _IDENTITY[id(obj)] = (obj, data)
+    data = _IDENTITY.get(id(obj))
+    if data is None:
+        if len(_IDENTITY) >= _FRAGMENT_LIMIT:
+            _IDENTITY.clear()
+            _HELD.clear()
+        data = _IDENTITY[id(obj)] = make(obj).encode()
+        _HELD.append(obj)
     return data
 
 
-_IDENTITY: dict = {}
+def _joined_by_identity(objs: tuple, make) -> bytes:
+    """b",".join(_by_identity(o, make) for o in objs), the lookups done in C when all are cached."""
+    try:
+        return b",".join(map(_IDENTITY.__getitem__, map(id, objs)))
+    except KeyError:
+        return b",".join([_by_identity(o, make) for o in objs])
+_IDENTITY: dict = {}  # id(object) -> its JSON bytes
+_HELD: list = []
 
 
 def _json_number(value) -> str:
@@ -320,12 +327,17 @@ def _json_number(value) -> str:
 
 
 def _strs(items: tuple) -> bytes:
-    """A JSON array of strings. Each string's JSON bytes are cached: drug ids, inputs and paths
-    recur, and the paths hold non-ASCII arrows, which make encoding the slow part."""
+    """A JSON array of strings."""
+    return b"[" + _items(items) + b"]"
+
+
+def _items(items: tuple) -> bytes:
+    """The inside of a JSON array of strings. Each string's JSON bytes are cached: drug ids, inputs
+    and paths recur, and the paths hold non-ASCII arrows, which make encoding the slow part."""
     if not items:
-        return b"[]"
+        return b""
     try:
-        return b"[" + b",".join(map(_STRINGS.__getitem__, items)) + b"]"
+        return b",".join(map(_STRING_OF, items))
     except KeyError:
         missing = [item for item in items if item not in _STRINGS]
         if len(_STRINGS) + len(missing) > _FRAGMENT_LIMIT:
@@ -333,18 +345,15 @@ def _strs(items: tuple) -> bytes:
             missing = items
         for item in missing:
             _STRINGS[item] = _STR(item).encode()
-        return b"[" + b",".join(map(_STRINGS.__getitem__, items)) + b"]"
+        return b",".join(map(_STRING_OF, items))
 
 
 _STRINGS: dict = {}
-
-
-def _encode_medication(m: MedicationResult) -> bytes:
-    # MedicationResults come from the engine's per-line memo, so identity finds them again.
-    return _by_identity(m, _medication_json)
+_STRING_OF = _STRINGS.__getitem__  # _STRINGS is only ever cleared, never replaced
 
 
 def _medication_json(m: MedicationResult) -> str:
+    # MedicationResults come from the engine's per-line memo, so identity finds them again.
     return _ENC(medication_dict(m))
 
 
@@ -356,9 +365,9 @@ def _rule_parts(f: Finding) -> tuple:
         if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
             _FRAGMENTS.clear()
         parts = _FRAGMENTS[key] = (
-            f'"effect":{_ENC(f.effect)},"id":{_ENC(f.id)},"inputs":'.encode(),
+            f'"effect":{_ENC(f.effect)},"id":{_ENC(f.id)},"inputs":['.encode(),
             f'"kind":{_ENC(f.kind)},"management":{_ENC(f.management)},"mechanism":{_ENC(f.mechanism)},'
-            f'"message":{_ENC(f.message)},"notes":'.encode(),
+            f'"message":{_ENC(f.message)},"notes":['.encode(),
             f'"title":{_ENC(f.title)}}}'.encode(),
         )
     return parts
@@ -367,10 +376,10 @@ def _rule_parts(f: Finding) -> tuple:
 def _encode_finding(f: Finding) -> bytes:
     head, middle, tail = _rule_parts(f)
     return b"".join((
-        b'{"context_needed":', _strs(f.context_needed), b',"drugs":', _strs(f.drugs), b",", head, _strs(f.inputs),
-        b',"involved":[', b",".join([_by_identity(i, _encode_involved) for i in f.involved]),
-        b"],", middle, _strs(f.notes), b',"paths":', _strs(f.paths), b',"reasons":', _strs(f.reasons),
-        b',"references":', _by_identity(f.references, _encode_reference_ids),
+        b'{"context_needed":[', _items(f.context_needed), b'],"drugs":[', _items(f.drugs), b"],", head, _items(f.inputs),
+        b'],"involved":[', _joined_by_identity(f.involved, _encode_involved),
+        b"],", middle, _items(f.notes), b'],"paths":[', _items(f.paths), b'],"reasons":[', _items(f.reasons),
+        b'],"references":', _by_identity(f.references, _encode_reference_ids),
         b',"related":', _ENC(finding_dict(f)["related"]).encode() if f.related else b"[]",
         b',"severity":', _SEVERITY_JSON[f.severity], tail,
     ))
@@ -387,9 +396,9 @@ def _encode_reference_ids(references) -> str:
 def _encode_load(load) -> bytes:
     # The keys of _load_dict, sorted; each counted or not-counted item is memoised by the engine.
     return b"".join((
-        b'{"counted":[', b",".join([_by_identity(c, _encode_load_item) for c in load.counted]),
+        b'{"counted":[', _joined_by_identity(load.counted, _encode_load_item),
         b'],"method":', _fragment("str", load.method, lambda: _STR(load.method)),
-        b',"not_counted":[', b",".join([_by_identity(c, _encode_not_counted) for c in load.not_counted]),
+        b',"not_counted":[', _joined_by_identity(load.not_counted, _encode_not_counted),
         b'],"references":', _by_identity(load.references, _encode_reference_ids),
         b',"value":', _json_number(load.value).encode(), b"}",
     ))
@@ -427,17 +436,19 @@ _REFERENCE_SETS: dict = {}
 
 def _encode_summary(report: Report) -> bytes:
     # The same keys as summary_dict, in sorted order (tests/test_batch.py compares the two).
-    counts = report.counts()
+    severities = [f.severity for f in report.findings]
     statuses = [m.resolution.status for m in report.medications + report.previous]
+    partial, unresolved = statuses.count("partial"), statuses.count("unresolved")
     load = report.sedative_load
-    highest = report.highest_severity
-    return (
-        f'{{"complete":{"true" if report.complete else "false"},"counts":{{"contraindicated":{counts["contraindicated"]},'
-        f'"major":{counts["major"]},"minor":{counts["minor"]},"moderate":{counts["moderate"]}}},'
-        f'"findings":{len(report.findings)},"highest_severity":{_STR(highest) if highest else "null"},'
-        f'"medications":{len(report.medications)},"partial":{statuses.count("partial")},'
-        f'"sedative_load":'
-    ).encode() + (_encode_load(load) if load else b"null") + f',"unresolved":{statuses.count("unresolved")}}}'.encode()
+    return b"".join((
+        f'{{"complete":{"false" if partial or unresolved else "true"},"counts":{{"contraindicated":{severities.count("contraindicated")},'
+        f'"major":{severities.count("major")},"minor":{severities.count("minor")},"moderate":{severities.count("moderate")}}},'
+        f'"findings":{len(severities)},"highest_severity":'.encode(),
+        _SEVERITY_JSON[severities[0]][:-1] if severities else b"null",
+        f',"medications":{len(report.medications)},"partial":{partial},"sedative_load":'.encode(),
+        _encode_load(load) if load else b"null",
+        f',"unresolved":{unresolved}}}'.encode(),
+    ))
 
 
 def encode_compact(report: Report, extra: dict | None = None) -> bytes:
@@ -446,10 +457,10 @@ def encode_compact(report: Report, extra: dict | None = None) -> bytes:
         "context_needed": _strs(report.context_needed),
         "disclaimer": _fragment("const", "disclaimer", lambda: _ENC(DISCLAIMER)),
         "findings": b"[" + b",".join([_encode_finding(f) for f in report.findings]) + b"]",
-        "medications": b"[" + b",".join([_encode_medication(m) for m in report.medications]) + b"]",
+        "medications": b"[" + _joined_by_identity(report.medications, _medication_json) + b"]",
         "notes": _strs(report.notes),
         "patient": f'{{"age":{_json_number(report.patient.age)},"egfr":{_json_number(report.patient.egfr)}}}'.encode(),
-        "previous_medications": b"[" + b",".join([_encode_medication(m) for m in report.previous]) + b"]",
+        "previous_medications": b"[" + _joined_by_identity(report.previous, _medication_json) + b"]",
         "references": _encode_references(report),
         "rules": _fragment("rules", report.rules_digest, lambda: _ENC({"digest": report.rules_digest})),
         "schema_version": _fragment("const", "schema", lambda: _STR(SCHEMA_VERSION)),
