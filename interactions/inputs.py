@@ -6,7 +6,7 @@ import json
 import math
 from collections import namedtuple
 
-from .engine import CheckRequest, MedicationInput, Patient, plain_input
+from .engine import NO_PATIENT, CheckRequest, MedicationInput, Patient, plain_input, request
 from .sig import ROUTE_WORDS
 from .vocab import PATIENT_LIMITS, ROUTES, LazyPattern, did_you_mean
 
@@ -65,13 +65,14 @@ def parse_lines(text: str, where: str) -> list[MedicationInput]:
     return meds
 
 
-def _number(value, where: str, low: float, high: float) -> float | None:
+def _number(value, where: str, low: float, high: float, field: str = "") -> float | None:
+    """Check a patient number; `field` is appended to `where` in messages (built only on error)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
-        raise InputError(f"{where}: expected a number, got {json.dumps(value)}")
+        raise InputError(f"{where}{field}: expected a number, got {json.dumps(value)}")
     if not low <= value <= high:
-        raise InputError(f"{where}: {value} is out of range ({low:g} to {high:g})")
+        raise InputError(f"{where}{field}: {value} is out of range ({low:g} to {high:g})")
     return value
 
 
@@ -130,10 +131,23 @@ def parse_med_list(value, where: str, label: str) -> tuple:
         text = item.strip() if type(item) is str else None
         if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text and (text.isascii() or not _LONE_SURROGATE.search(text)):
             # The common case, a plain name, without building the error location first.
-            out.append(plain_input(text, f"{label}[{i}]"))
+            out.append(plain_input(text, _item_ref(label, i)))
         else:
             out.append(parse_medication(item, f"{where}: {label}[{i}]"))
     return tuple(out)
+
+
+def _item_ref(label: str, i: int) -> str:
+    """f"{label}[{i}]", made once per label and position: every record of a batch asks for the same few."""
+    refs = _ITEM_REFS.get(label)
+    if refs is None:
+        refs = _ITEM_REFS[label] = []
+    while len(refs) <= i:
+        refs.append(f"{label}[{len(refs)}]")
+    return refs[i]
+
+
+_ITEM_REFS: dict = {}
 
 
 def parse_object(data, where: str) -> CheckRequest:
@@ -153,11 +167,14 @@ def parse_object(data, where: str) -> CheckRequest:
     for key in patient_data:
         if key not in PATIENT_KEYS:
             raise InputError(f"{where}: patient: unknown key '{key}'{did_you_mean(key, PATIENT_KEYS, 0.7)}")
-    patient = Patient(
-        age=_number(patient_data.get("age"), f"{where}: patient.age", *PATIENT_LIMITS["age"]),
-        egfr=_number(patient_data.get("egfr"), f"{where}: patient.egfr", *PATIENT_LIMITS["egfr"]),
-    )
-    return CheckRequest(meds, previous, patient)
+    if patient_data:
+        patient = Patient(
+            _number(patient_data.get("age"), where, *PATIENT_LIMITS["age"], ": patient.age"),
+            _number(patient_data.get("egfr"), where, *PATIENT_LIMITS["egfr"], ": patient.egfr"),
+        )
+    else:
+        patient = NO_PATIENT
+    return request(meds, previous, patient)
 
 
 def parse_json_text(text: str, where: str):
