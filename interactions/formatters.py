@@ -480,7 +480,7 @@ def encode_compact(report: Report, extra: dict | None = None) -> bytes:
     # One join over prefix, value, prefix, value, ..., "}": the ~15 KB is copied once.
     pieces = [b"}"] * (2 * len(order) + 1)
     pieces[0:-1:2] = prefixes
-    pieces[1:-1:2] = map(parts.__getitem__, order)
+    pieces[1:-1:2] = list(map(parts.__getitem__, order))  # a list: the compiled build takes no other iterable here
     return b"".join(pieces)
 
 
