@@ -7,8 +7,13 @@ Wall-clock medians on a shared 2-core VM move by 20-40% between runs, so a
 5% change cannot be seen in them. Instruction counts (valgrind's cachegrind,
 no cache simulation) repeat to within a fraction of a percent. Each figure is
 (instructions for warm-up + N calls) - (instructions for warm-up alone), / N,
-so start-up and index loading cancel out. Needs valgrind on PATH; it runs the
-checkout's code with the interpreter that runs this script.
+so start-up and index loading cancel out. The hash seed is fixed (dict probe
+sequences otherwise move the counts by a few percent). Needs valgrind on PATH;
+it runs the checkout's code (pure Python) with the interpreter that runs this
+script, or with --tree the `interactions` package found in another folder, e.g.
+the compiled build that benchmarks/run.py installed:
+
+    python benchmarks/instructions.py --tree benchmarks/out/venv-interactions/lib/python3.11/site-packages
 """
 
 from __future__ import annotations
@@ -57,15 +62,15 @@ for n in range(count):
 """
 
 
-def instructions(python: str, kind: str, count: int) -> int:
+def instructions(python: str, kind: str, count: int, tree: Path = ROOT) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(WORKLOAD)
         script = fh.name
     try:
         result = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-             python, script, str(HERE), str(ROOT), kind, str(count)],
-            capture_output=True, text=True, check=True,
+             python, script, str(HERE), str(tree), kind, str(count)],
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
         )
     finally:
         os.unlink(script)
@@ -78,6 +83,7 @@ def instructions(python: str, kind: str, count: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000, help="calls measured per workload (default 1000)")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="folder holding the interactions package to measure (default: this checkout)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -85,8 +91,8 @@ def main() -> None:
     python = os.path.realpath(sys.executable)
     labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check", "record": "batch record (parse, check, encode)"}
     for kind, label in labels.items():
-        base = instructions(python, kind, 0)
-        total = instructions(python, kind, args.runs)
+        base = instructions(python, kind, 0, args.tree)
+        total = instructions(python, kind, args.runs, args.tree)
         print(f"{label:<40} {(total - base) / args.runs:>12,.0f} instructions")
 
 
