@@ -278,7 +278,7 @@ _ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=Tru
 _STR = json.encoder.encode_basestring
 _FRAGMENTS: dict = {}
 _FRAGMENT_LIMIT = 20_000
-_SEVERITY_JSON = {s: _STR(s).encode() + b"," for s in SEVERITY_RANK}
+_SEVERITY_JSON = {s: _STR(s).encode() for s in SEVERITY_RANK}
 
 
 def _fragment(kind: str, key, make) -> bytes:
@@ -312,6 +312,8 @@ def _joined_by_identity(objs: tuple, make) -> bytes:
         return b",".join(map(_IDENTITY.__getitem__, map(id, objs)))
     except KeyError:
         return b",".join([_by_identity(o, make) for o in objs])
+
+
 _IDENTITY: dict = {}  # id(object) -> its JSON bytes
 _HELD: list = []
 
@@ -381,7 +383,7 @@ def _encode_finding(f: Finding) -> bytes:
         b"],", middle, _items(f.notes), b'],"paths":[', _items(f.paths), b'],"reasons":[', _items(f.reasons),
         b'],"references":', _by_identity(f.references, _encode_reference_ids),
         b',"related":', _ENC(finding_dict(f)["related"]).encode() if f.related else b"[]",
-        b',"severity":', _SEVERITY_JSON[f.severity], tail,
+        b',"severity":', _SEVERITY_JSON[f.severity], b",", tail,
     ))
 
 
@@ -444,7 +446,7 @@ def _encode_summary(report: Report) -> bytes:
         f'{{"complete":{"false" if partial or unresolved else "true"},"counts":{{"contraindicated":{severities.count("contraindicated")},'
         f'"major":{severities.count("major")},"minor":{severities.count("minor")},"moderate":{severities.count("moderate")}}},'
         f'"findings":{len(severities)},"highest_severity":'.encode(),
-        _SEVERITY_JSON[severities[0]][:-1] if severities else b"null",
+        _SEVERITY_JSON[severities[0]] if severities else b"null",
         f',"medications":{len(report.medications)},"partial":{partial},"sedative_load":'.encode(),
         _encode_load(load) if load else b"null",
         f',"unresolved":{unresolved}}}'.encode(),
