@@ -60,4 +60,5 @@ class OptionalBuildExt(build_ext):
             _say(f"{ext.name} not compiled ({exc}); it stays pure Python")
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+if __name__ == "__main__":  # pip's build backend and `python setup.py` both run it as __main__
+    setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

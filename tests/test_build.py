@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -95,3 +96,23 @@ def test_version_says_whether_the_engine_is_compiled(cli_run):
     result = cli_run("--version")
     assert result.exit_code == 0
     assert result.stdout == f"interactions, version {interactions.__version__} ({interactions.build()})\n"
+
+
+def test_an_extension_that_fails_to_compile_is_reported_and_skipped(tmp_path, capsys):
+    """The compile-failure branch of setup.py, without needing Cython: a C file that is not C."""
+    pytest.importorskip("setuptools")
+    from setuptools import Distribution, Extension
+
+    build = runpy.run_path(str(ROOT / "setup.py"), run_name="interactions_setup")
+    bad = tmp_path / "engine.c"
+    bad.write_text("this is not C\n")
+    command = build["OptionalBuildExt"](Distribution({"name": "x", "ext_modules": [Extension("interactions.engine", [str(bad)])]}))
+    command.build_lib, command.build_temp = str(tmp_path / "lib"), str(tmp_path / "tmp")
+    command.ensure_finalized()
+    command.run()  # must not raise
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("interactions build: ")]
+    assert len(said) == 1, said
+    # With a C compiler the module fails alone; without one the whole step is skipped.
+    assert said[0].startswith(("interactions build: interactions.engine not compiled (", "interactions build: no C extension built (")), said
+    assert said[0].endswith(("it stays pure Python", "installing the pure-Python modules")), said
+    assert not list(tmp_path.rglob("*.so"))
