@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 
 from . import __version__
 from .engine import DISCLAIMER, Finding, MedicationResult, Report
@@ -294,28 +295,29 @@ def _fragment(kind: str, key, make) -> bytes:
 def _by_identity(obj, make) -> bytes:
     """Cache by object identity, for objects the engine memoises (Involved, reference tuples).
 
-    _HELD keeps every cached object alive, so its id cannot be reused while the entry exists.
+    Each entry is (object, bytes): the entry itself keeps the object alive, so its id cannot be
+    reused while the entry exists. One dict, one atomic store per entry: safe with threads too.
     """
-    data = _IDENTITY.get(id(obj))
-    if data is None:
-        if len(_IDENTITY) >= _FRAGMENT_LIMIT:
-            _IDENTITY.clear()
-            _HELD.clear()
-        data = _IDENTITY[id(obj)] = make(obj).encode()
-        _HELD.append(obj)
+    hit = _IDENTITY.get(id(obj))
+    if hit is not None:
+        return hit[1]
+    if len(_IDENTITY) >= _FRAGMENT_LIMIT:
+        _IDENTITY.clear()
+    data = make(obj).encode()
+    _IDENTITY[id(obj)] = (obj, data)
     return data
 
 
 def _joined_by_identity(objs: tuple, make) -> bytes:
     """b",".join(_by_identity(o, make) for o in objs), the lookups done in C when all are cached."""
     try:
-        return b",".join(map(_IDENTITY.__getitem__, map(id, objs)))
+        return b",".join(map(_BYTES_OF, map(_IDENTITY.__getitem__, map(id, objs))))
     except KeyError:
         return b",".join([_by_identity(o, make) for o in objs])
 
 
-_IDENTITY: dict = {}  # id(object) -> its JSON bytes
-_HELD: list = []
+_IDENTITY: dict = {}  # id(object) -> (object, its JSON bytes)
+_BYTES_OF = itemgetter(1)
 
 
 def _json_number(value) -> str:
@@ -341,13 +343,16 @@ def _items(items: tuple) -> bytes:
     try:
         return b",".join(map(_STRING_OF, items))
     except KeyError:
-        missing = [item for item in items if item not in _STRINGS]
-        if len(_STRINGS) + len(missing) > _FRAGMENT_LIMIT:
-            _STRINGS.clear()
-            missing = items
-        for item in missing:
-            _STRINGS[item] = _STR(item).encode()
-        return b",".join(map(_STRING_OF, items))
+        # Built from local values, never re-read: another thread may clear the cache meanwhile.
+        out = []
+        for item in items:
+            data = _STRINGS.get(item)
+            if data is None:
+                if len(_STRINGS) >= _FRAGMENT_LIMIT:
+                    _STRINGS.clear()
+                data = _STRINGS[item] = _STR(item).encode()
+            out.append(data)
+        return b",".join(out)
 
 
 _STRINGS: dict = {}
@@ -427,13 +432,15 @@ def _encode_references(report: Report) -> bytes:
         return hit[1]
     cited = {r.id: r for refs in groups for r in refs}
     data = b"{" + b",".join([f"{_STR(i)}:{_ENC(_reference_dict(cited[i]))}".encode() for i in sorted(cited)]) + b"}"
-    if len(_REFERENCE_SETS) >= _FRAGMENT_LIMIT:
+    if len(_REFERENCE_SETS) >= _REFERENCE_SET_LIMIT:
         _REFERENCE_SETS.clear()
     _REFERENCE_SETS[key] = (groups, data)
     return data
 
 
 _REFERENCE_SETS: dict = {}
+# Entries are 3-14 KB; varied workloads make 400-2,200 distinct combinations.
+_REFERENCE_SET_LIMIT = 2_000
 
 
 def _encode_summary(report: Report) -> bytes:

@@ -244,3 +244,42 @@ def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
     out = lines(cli_run("batch", str(path)))
     assert out[0]["error"] == "line 1: medications[0]: contains an unpaired UTF-16 surrogate (e.g. a lone \\ud83d escape), not valid text"
     assert out[1]["id"] == "b" and "error" not in out[1]
+
+
+def test_compact_encoding_is_right_under_threads_while_its_caches_are_cleared(index, monkeypatch):
+    """Library callers may encode from several threads; cache clears must never mix up fragments."""
+    import threading
+
+    from interactions import formatters
+    from interactions.engine import check as engine_check
+    from interactions.inputs import parse_value
+
+    monkeypatch.setattr(formatters, "_FRAGMENT_LIMIT", 5)
+    monkeypatch.setattr(formatters, "_REFERENCE_SET_LIMIT", 3)
+    vocabulary = [v for v, _ in bench_data.VOCABULARY] + ["baclofen 20 mg TID", "oxycodone 10 mg q6h", "alprazolam 1 mg BID"]
+    wrong: list = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def work(seed):
+        rng = random.Random(seed)
+        for _ in range(300):
+            request = parse_value({"medications": rng.sample(vocabulary, rng.randint(2, 10))}, "x", None).request
+            report = engine_check(index, request, memo=False)
+            expected = json.dumps(report_dict(report), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            try:
+                got = encode_compact(report)
+            except Exception as exc:  # noqa: BLE001 - a KeyError from a cleared cache is a failure too
+                got = repr(exc).encode()
+            if got != expected:
+                wrong.append(got[:200])
+
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
