@@ -89,6 +89,9 @@ def main() -> None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     # The real interpreter, not a shell shim (pyenv), so that valgrind measures Python itself.
     python = os.path.realpath(sys.executable)
+    build = subprocess.run([python, "-c", "import interactions; print(interactions.build())"], capture_output=True, text=True,
+                           check=True, cwd=tempfile.gettempdir(), env={**os.environ, "PYTHONPATH": str(args.tree)}).stdout.strip()
+    print(f"interactions from {args.tree} ({build})")
     labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check", "record": "batch record (parse, check, encode)"}
     for kind, label in labels.items():
         base = instructions(python, kind, 0, args.tree)

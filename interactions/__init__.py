@@ -31,14 +31,23 @@ def check(medications, *, rules=None, patient=None, previous=()):
 
 
 def build() -> str:
-    """Return "compiled" when the hot modules were compiled at install (setup.py), else "pure Python".
+    """Say how the hot modules were installed: "compiled", "pure Python", or "partly compiled (...)".
 
-    Both give the same results; compiled is about 1.5x faster.
+    setup.py compiles engine, formatters and batch with Cython when it can; the results are the same.
     """
+    from importlib.machinery import EXTENSION_SUFFIXES
     from importlib.util import find_spec
 
-    origin = find_spec(f"{__name__}.engine").origin or ""
-    return "pure Python" if origin.endswith(".py") else "compiled"
+    compiled = [name for name in _HOT_MODULES
+                if (find_spec(f"{__name__}.{name}").origin or "").endswith(tuple(EXTENSION_SUFFIXES))]
+    if not compiled:
+        return "pure Python"
+    if len(compiled) == len(_HOT_MODULES):
+        return "compiled"
+    return f"partly compiled ({', '.join(compiled)})"
+
+
+_HOT_MODULES = ("engine", "formatters", "batch")
 
 
 _DEFAULT = None

@@ -22,6 +22,7 @@ WORKLOAD = r"""
 import io, json, random, sys
 from interactions import build, check
 from interactions.batch import Tally, iter_records, open_input, write_batch
+from interactions import formatters
 from interactions.formatters import format_json, format_text
 sys.path.insert(0, sys.argv[1])
 import data
@@ -35,15 +36,17 @@ for i in range(1200):
     if i % 3 == 0:
         record["patient"] = {"age": rng.choice([30, 70, 90]), "egfr": rng.choice([None, 20, 45, 100])}
     if i % 7 == 0:
-        record["previous"] = rng.sample(vocab, rng.randint(1, 3))
+        record["previous_medications"] = rng.sample(vocab, rng.randint(1, 3))
     lines.append(json.dumps(record))
 lines[5] = "{not json"
 lines[9] = json.dumps({"id": "bad", "medications": "baclofen"})
-raw = io.BytesIO(("\n".join(lines) + "\n").encode())
-out = io.BytesIO()
-tally = Tally("minor")
-write_batch(iter_records(*open_input(raw, "<parity>.jsonl")), out, tally)
-sys.stdout.buffer.write(out.getvalue())
+text = ("\n".join(lines) + "\n").encode()
+for limits in ((), (7, 2)):
+    if limits:  # again, with the encoder's caches cleared every few entries
+        formatters._FRAGMENT_LIMIT, formatters._REFERENCE_SET_LIMIT = limits
+    out = io.BytesIO()
+    write_batch(iter_records(*open_input(io.BytesIO(text), "<parity>.jsonl")), out, Tally("minor"))
+    sys.stdout.buffer.write(out.getvalue())
 for i in range(40):
     report = check(rng.sample(vocab, rng.randint(1, 10)), patient={"age": 80, "egfr": 25}, previous=rng.sample(vocab, 2))
     sys.stdout.write(format_text(report, color=i % 2 == 0))
@@ -65,18 +68,44 @@ def test_the_installed_build_gives_the_same_bytes_as_the_source():
     source = _run(ROOT)
     assert source.stderr.decode() == "pure Python"
     assert installed.stderr.decode() == interactions.build()
-    assert installed.stdout.count(b"\n") > 1200
+    assert installed.stdout.count(b"\n") > 2400
+    assert installed.stdout.count(b'"error"') == 4  # the two bad records, in both passes
     assert installed.stdout == source.stdout
 
 
-def test_build_names_what_was_imported():
-    engine = sys.modules.get("interactions.engine") or __import__("interactions.engine").engine
-    assert interactions.build() == ("pure Python" if engine.__file__.endswith(".py") else "compiled")
+def test_build_says_pure_python_for_the_source_tree():
+    if list((ROOT / "interactions").glob("*.so")):
+        pytest.skip("this checkout holds compiled modules (an in-place build)")
+    result = subprocess.run([sys.executable, "-c", "import interactions; print(interactions.build())"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(ROOT / "tests"), capture_output=True, text=True, check=True)
+    assert result.stdout == "pure Python\n"
+
+
+def test_build_names_the_modules_of_a_partly_compiled_install(tmp_path):
+    """A module whose compile failed stays .py; build() must not call that install compiled."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    package = tmp_path / "interactions"
+    shutil.copytree(ROOT / "interactions", package, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    (package / f"batch{EXTENSION_SUFFIXES[0]}").write_bytes(b"")  # only looked up, never loaded
+    result = subprocess.run([sys.executable, "-c", "import interactions; print(interactions.build())"],
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, cwd=str(tmp_path), capture_output=True, text=True, check=True)
+    assert result.stdout == "partly compiled (batch)\n"
+
+
+def test_setup_compiles_the_modules_build_looks_at():
+    setup = runpy.run_path(str(ROOT / "setup.py"), run_name="interactions_setup")
+    assert setup["HOT_MODULES"] == [f"interactions/{name}.py" for name in interactions._HOT_MODULES]
+
+
+@pytest.mark.skipif(not os.environ.get("INTERACTIONS_EXPECT_BUILD"), reason="set by .ci/run where a C compiler and Python.h exist")
+def test_ci_tests_the_build_it_expects():
+    assert interactions.build() == os.environ["INTERACTIONS_EXPECT_BUILD"]
 
 
 def test_a_failed_compile_still_builds_the_pure_python_modules(tmp_path):
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "out", ".ci-venv", ".venv", "__pycache__", ".pytest_cache", "tests", "docs"))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "out", ".ci-venv", ".venv", "__pycache__", ".pytest_cache", "tests", "docs", "*.so"))
     env = {**os.environ, "CC": "false", "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=source, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
