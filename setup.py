@@ -1,7 +1,7 @@
 """Build hook: compile the hot modules with Cython when a C compiler is there; pure Python otherwise.
 
 Everything else about the package is in pyproject.toml. The compiled modules
-are the same source files (engine, formatters, batch) turned into C extensions:
+are the same source files (engine, formatters, batch, inputs) turned into C extensions:
 the same output (tests/test_build.py), about 1.3-1.5x the checks per second.
 When Cython cannot translate them, a C compiler is missing, or a compile fails,
 the wheel ships the .py files and says so on stderr; nothing else changes.
@@ -17,7 +17,7 @@ import sys
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-HOT_MODULES = ["interactions/engine.py", "interactions/formatters.py", "interactions/batch.py"]
+HOT_MODULES = ["interactions/engine.py", "interactions/formatters.py", "interactions/batch.py", "interactions/inputs.py"]
 
 # Plain Python semantics: annotations are documentation, never C types (a `tuple`
 # annotation would otherwise reject a list at run time in the compiled build only).

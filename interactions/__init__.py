@@ -33,7 +33,7 @@ def check(medications, *, rules=None, patient=None, previous=()):
 def build() -> str:
     """Say how the hot modules were installed: "compiled", "pure Python", or "partly compiled (...)".
 
-    setup.py compiles engine, formatters and batch with Cython when it can; the results are the same.
+    setup.py compiles engine, formatters, batch and inputs with Cython when it can; the results are the same.
     """
     from importlib.machinery import EXTENSION_SUFFIXES
     from importlib.util import find_spec
@@ -47,7 +47,7 @@ def build() -> str:
     return f"partly compiled ({', '.join(compiled)})"
 
 
-_HOT_MODULES = ("engine", "formatters", "batch")
+_HOT_MODULES = ("engine", "formatters", "batch", "inputs")
 
 
 _DEFAULT = None
