@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000, help="calls measured per workload (default 1000)")
     parser.add_argument("--tree", type=Path, default=ROOT, help="folder holding the interactions package to measure (default: this checkout)")
     args = parser.parse_args()
+    args.tree = args.tree.resolve()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     # The real interpreter, not a shell shim (pyenv), so that valgrind measures Python itself.
