@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "check", "load_rules"]
+__all__ = ["__version__", "check", "load_rules"]
 
 
 def load_rules(rules_dir=None, cache_dir=None):
@@ -28,26 +28,6 @@ def check(medications, *, rules=None, patient=None, previous=()):
         engine.Patient(**patient) if patient else engine.NO_PATIENT,
     )
     return engine.check(index, request)
-
-
-def build() -> str:
-    """Say how the hot modules were installed: "compiled", "pure Python", or "partly compiled (...)".
-
-    setup.py compiles engine, formatters, batch and inputs with Cython when it can; the results are the same.
-    """
-    from importlib.machinery import EXTENSION_SUFFIXES
-    from importlib.util import find_spec
-
-    compiled = [name for name in _HOT_MODULES
-                if (find_spec(f"{__name__}.{name}").origin or "").endswith(tuple(EXTENSION_SUFFIXES))]
-    if not compiled:
-        return "pure Python"
-    if len(compiled) == len(_HOT_MODULES):
-        return "compiled"
-    return f"partly compiled ({', '.join(compiled)})"
-
-
-_HOT_MODULES = ("engine", "formatters", "batch", "inputs")
 
 
 _DEFAULT = None

@@ -45,15 +45,13 @@ def _index(rules_dir):
 def _show_version(ctx, _param, value):
     if not value or ctx.resilient_parsing:
         return
-    from . import build
-
-    click.echo(f"interactions, version {__version__} ({build()})")
+    click.echo(f"interactions, version {__version__}")
     ctx.exit()
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
-              help="Show the version, and whether the engine is compiled or pure Python, and exit.")
+              help="Show the version and exit.")
 def cli():
     """Check medication lists for dangerous CNS-depressant combinations."""
 
