@@ -22,10 +22,12 @@ def check(medications, *, rules=None, patient=None, previous=()):
     """
     engine = _engine()
     index = rules if rules is not None else _default_rules()
-    request = engine.request(
-        engine.as_inputs(medications),
-        engine.as_inputs(previous) if previous else (),
-        engine.Patient(**patient) if patient else engine.NO_PATIENT,
+    from .model import NO_PATIENT, CheckRequest, Patient
+
+    request = CheckRequest(
+        medications=engine.as_inputs(medications),
+        previous=engine.as_inputs(previous) if previous else (),
+        patient=Patient(**patient) if patient else NO_PATIENT,
     )
     return engine.check(index, request)
 

@@ -11,9 +11,10 @@ from collections import deque
 from datetime import date
 from typing import Iterable, Iterator, NamedTuple
 
-from .engine import CheckRequest, Patient, check
+from .engine import check
+from .model import CheckRequest, ParsedInput, Patient
 from .formatters import encode_compact
-from .inputs import MAX_MEDICATIONS, InputError, ParsedInput, parse_medication, parse_value
+from .inputs import MAX_MEDICATIONS, InputError, parse_medication, parse_value
 from .vocab import PATIENT_LIMITS
 
 CSV_REQUIRED = ("id", "medication")

@@ -6,7 +6,8 @@ import uuid
 from datetime import date
 from typing import Callable, NamedTuple
 
-from .engine import DISCLAIMER, Finding, Report, check
+from .engine import check
+from .model import DISCLAIMER, Finding, Report
 from .fhir import EGFR_LOINC, FhirError, read_fhir
 from .index import Index
 

@@ -72,9 +72,10 @@ def check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, p
 
     `input_file` and `previous_file` are open binary streams or None; `as_of` is a date or None.
     """
-    from .engine import CheckRequest, check
+    from .engine import check
     from .formatters import FORMATTERS
-    from .inputs import InputError, ParsedInput, combine, parse_arguments, parse_input, parse_previous
+    from .inputs import InputError, combine, parse_arguments, parse_input, parse_previous
+    from .model import CheckRequest, ParsedInput
 
     try:
         parsed = ParsedInput(CheckRequest(()))

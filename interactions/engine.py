@@ -7,33 +7,29 @@ from itertools import chain
 from operator import itemgetter
 
 from .index import Index
-from .names import Resolution
-from .sig import Quantity, to_unit
-from .vocab import SEVERITY_RANK, severity_at_least
+from .model import (
+    DISCLAIMER,  # noqa: F401 - re-exported for library callers
+    CheckRequest,
+    Finding,
+    Involved,
+    LoadItem,
+    MedicationInput,
+    MedicationResult,
+    NotCounted,
+    Patient,  # noqa: F401 - re-exported for library callers
+    Quantity,
+    Related,
+    Report,
+    Resolution,
+    SedativeLoad,
+    to_unit,
+)
+from .vocab import SEVERITY_RANK
 
-DISCLAIMER = "Decision support only: it does not replace the judgement of a pharmacist or prescriber."
 # The Drug Burden Index sedative component counts the drugs under this class.
 SEDATIVE_CLASS = "class:cns-depressant"
 # Deltas are oral daily doses; other routes are not comparable with them.
 DBI_ROUTES = ("oral", "sublingual", "buccal")
-
-
-class MedicationInput(namedtuple("MedicationInput", "text dose route frequency ref code", defaults=(None, None, None, None, None))):
-    """One medication as given: the text, optional structured fields, and where it came from.
-
-    `code` is an RxNorm code (rxcui), e.g. from a FHIR coding.
-    """
-
-    __slots__ = ()
-
-
-class Patient(namedtuple("Patient", "age egfr", defaults=(None, None))):
-    """Patient context that changes severities."""
-
-    __slots__ = ()
-
-
-NO_PATIENT = Patient()
 
 
 def as_inputs(medications) -> tuple:
@@ -69,81 +65,6 @@ def request(medications: tuple, previous: tuple, patient: Patient) -> CheckReque
 _tuple_new = tuple.__new__
 # Fields of a pair outcome (rule id, path, related rule ids, (drug a, drug b)).
 _PATH_OF, _RELATED_OF, _DRUGS_OF = itemgetter(1), itemgetter(2), itemgetter(3)
-
-
-class CheckRequest(namedtuple("CheckRequest", "medications previous patient", defaults=((), Patient()))):
-    """Everything one check needs."""
-
-    __slots__ = ()
-
-
-class MedicationResult(namedtuple("MedicationResult", "given resolution")):
-    """A medication as given and what it resolved to."""
-
-    __slots__ = ()
-
-
-class Involved(namedtuple("Involved", "drug name inputs route route_source daily_dose")):
-    """One drug of a finding, with what the user typed and the route and dose that applied."""
-
-    __slots__ = ()
-
-
-class Related(namedtuple("Related", "id severity effect title drugs references")):
-    """Another rule that matched the same drugs with a different effect, folded into the finding."""
-
-    __slots__ = ()
-
-
-class Finding(namedtuple("Finding", "id kind severity effect title message mechanism management drugs inputs involved paths references reasons notes context_needed related", defaults=((), (), (), ()))):
-    """One warning: a rule, the drugs it applies to, why, and what to do."""
-
-    __slots__ = ()
-
-
-class LoadItem(namedtuple("LoadItem", "drug daily_dose delta contribution sources")):
-    """One drug counted in the sedative load."""
-
-    __slots__ = ()
-
-
-class NotCounted(namedtuple("NotCounted", "drug reason")):
-    """A CNS depressant left out of the sedative load, and why."""
-
-    __slots__ = ()
-
-
-class SedativeLoad(namedtuple("SedativeLoad", "method value counted not_counted references")):
-    """Drug Burden Index sedative component."""
-
-    __slots__ = ()
-
-
-class Report(namedtuple("Report", "medications previous patient findings context_needed rules_digest sedative_load skipped notes", defaults=(None, (), ()))):
-    """The whole result of one check."""
-
-    __slots__ = ()
-
-    @property
-    def complete(self) -> bool:
-        """False when any medication, current or previous, is not fully resolved."""
-        return all(m.resolution.status == "resolved" for m in self.medications + self.previous)
-
-    @property
-    def highest_severity(self) -> str | None:
-        """Return the most severe finding's severity, or None."""
-        return self.findings[0].severity if self.findings else None
-
-    def fails(self, fail_on: str) -> bool:
-        """True if any finding is at or above the `fail_on` severity."""
-        return any(severity_at_least(f.severity, fail_on) for f in self.findings)
-
-    def counts(self) -> dict:
-        """Count findings by severity."""
-        out = {s: 0 for s in SEVERITY_RANK}
-        for f in self.findings:
-            out[f.severity] += 1
-        return out
 
 
 class _Line(namedtuple("_Line", "drug text route route_source daily has_strength")):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from .engine import CheckRequest, MedicationInput, Patient
+from .model import CheckRequest, MedicationInput, Patient, Skipped
+from .sig import route_of
 
 RXNORM_SYSTEMS = ("http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88")
 SNOMED = "http://snomed.info/sct"
@@ -44,14 +45,6 @@ STATUSES = {
 
 class FhirError(Exception):
     """The FHIR content cannot be read; the message names the element."""
-
-
-class Skipped(NamedTuple):
-    """A medication resource that was not checked, and why."""
-
-    ref: str
-    name: str
-    reason: str
 
 
 class FhirRead(NamedTuple):
@@ -176,8 +169,6 @@ def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
                 route = SNOMED_ROUTES[coding["code"]]
                 break
         if route is None:
-            from .inputs import route_of
-
             label = route_concept.get("text") or next(
                 (c.get("display") for c in route_concept.get("coding") or [] if isinstance(c, dict) and c.get("display")), None
             )

@@ -6,8 +6,7 @@ import json
 from operator import itemgetter
 
 from . import __version__
-from .engine import DISCLAIMER, Finding, MedicationResult, Report
-from .sig import Quantity
+from .model import DISCLAIMER, Finding, MedicationResult, Quantity, Report
 from .vocab import SEVERITY_RANK
 
 SCHEMA_VERSION = "1"

@@ -7,9 +7,8 @@ import networkx as nx
 from . import names as names_mod
 from .errors import Problem, RulesError
 from .loader import RuleSet, name_table
+from .ruledir import INDEX_FORMAT
 from .vocab import normalize_name
-
-from .index import INDEX_FORMAT
 
 
 def node(kind: str, ident: str) -> str:

@@ -7,10 +7,10 @@ import os
 from collections import namedtuple
 
 from . import __version__
+from .model import Reference
 from .names import NameTable, resolve
-from .ruledir import builtin_rules_dir, digest_files
+from .ruledir import INDEX_FORMAT, builtin_rules_dir, digest_files
 
-INDEX_FORMAT = 1
 MEMO_LIMIT = 100_000
 PREBUILT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compiled", "builtin-index.json")
 
@@ -33,12 +33,6 @@ class _Lazy(dict):
 
 class RuleStatic(namedtuple("RuleStatic", "kind severity effect title message mechanism management reference_ids references")):
     """The parts of a rule every finding of it shares, with its references resolved."""
-
-    __slots__ = ()
-
-
-class Reference(namedtuple("Reference", "id citation kind confidence url", defaults=(None,))):
-    """A source a finding rests on."""
 
     __slots__ = ()
 

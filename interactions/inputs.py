@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections import namedtuple
 
-from .engine import NO_PATIENT, CheckRequest, MedicationInput, Patient, plain_input, request
-from .sig import ROUTE_WORDS
+from .engine import plain_input, request
+from .model import NO_PATIENT, CheckRequest, MedicationInput, ParsedInput, Patient
+from .sig import route_of
 from .vocab import PATIENT_LIMITS, ROUTES, LazyPattern, did_you_mean
 
 MAX_INPUT_BYTES = 8 * 1024 * 1024
@@ -74,14 +74,6 @@ def _number(value, where: str, low: float, high: float, field: str = "") -> floa
     if not low <= value <= high:
         raise InputError(f"{where}{field}: {value} is out of range ({low:g} to {high:g})")
     return value
-
-
-def route_of(value: str) -> str | None:
-    """Map a route word or code (PO, IT, intrathecal) to the route vocabulary."""
-    word = value.strip().lower()
-    if word in ROUTES:
-        return word
-    return ROUTE_WORDS.get(word)
 
 
 def parse_medication(value, where: str) -> MedicationInput:
@@ -185,12 +177,6 @@ def parse_json_text(text: str, where: str):
         raise InputError(f"{where}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise InputError(f"{where}: JSON nested too deeply") from None
-
-
-class ParsedInput(namedtuple("ParsedInput", "request skipped notes", defaults=((), ()))):
-    """A request plus what the input format said about it (FHIR skips and provenance)."""
-
-    __slots__ = ()
 
 
 def parse_value(data, where: str, as_of) -> ParsedInput:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections import namedtuple
 
 from . import sig
-from .sig import Quantity
+from .model import Quantity, Resolution, Strength, Suggestion
 from .vocab import LazyPattern, fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
@@ -24,27 +23,6 @@ NOISE = (
     | sig.SALT_WORDS
     | sig.SIG_WORDS
 )
-
-
-class Suggestion(namedtuple("Suggestion", "name drugs lookalike_of", defaults=((),))):
-    """A close known name for an unrecognised word; never applied."""
-
-    __slots__ = ()
-
-
-class Strength(namedtuple("Strength", "drug per_dose daily basis")):
-    """A parsed strength attributed to one drug of the medication.
-
-    per_dose and daily are Quantity or None; basis is "scheduled", "as-needed-maximum", "stated-daily" or "rate".
-    """
-
-    __slots__ = ()
-
-
-class Resolution(namedtuple("Resolution", "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication", defaults=((), (), (), (), None, None, None, (), None, "name", None))):
-    """What one medication string resolved to; status is "resolved", "partial" or "unresolved"."""
-
-    __slots__ = ()
 
 
 class NameTable:

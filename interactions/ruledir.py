@@ -11,6 +11,8 @@ except ImportError:  # pragma: no cover - non-CPython
     from hashlib import blake2b
 
 RULE_SUFFIXES = (".yaml", ".yml", ".tsv")
+# The layout of the compiled index (graph.compile_index writes it, index.load_index reads it).
+INDEX_FORMAT = 1
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

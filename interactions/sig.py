@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-from .vocab import MASS_UNITS
+from .vocab import ROUTES
+from .model import Frequency, Quantity, to_unit  # noqa: F401 - to_unit is part of this module's interface
 
 NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _UNIT = r"(mg|mcg|ug|µg|micrograms?|milligrams?|g|gm|grams?|units?|iu|meq|%)"
@@ -176,28 +177,17 @@ SIG_WORDS = {
 }
 
 
-class Quantity(namedtuple("Quantity", "value unit")):
-    """A number with a unit."""
-
-    __slots__ = ()
-
-
-class Frequency(namedtuple("Frequency", "text per_day as_needed")):
-    """How often a dose is taken."""
-
-    __slots__ = ()
+def route_of(value: str) -> str | None:
+    """Map a route word or code (PO, IT, intrathecal) to the route vocabulary."""
+    word = value.strip().lower()
+    if word in ROUTES:
+        return word
+    return ROUTE_WORDS.get(word)
 
 
 def mass_unit(unit: str) -> str | None:
     """Return the canonical mass unit (mg, mcg, g) or None."""
     return _MASS_ALIASES.get(unit)
-
-
-def to_unit(quantity: Quantity, unit: str) -> float | None:
-    """Convert a mass quantity to another mass unit; None if not a mass."""
-    if quantity.unit not in MASS_UNITS or unit not in MASS_UNITS:
-        return None
-    return quantity.value * MASS_UNITS[quantity.unit] / MASS_UNITS[unit]
 
 
 def has_strength(text: str) -> bool:

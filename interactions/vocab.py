@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-SEVERITIES = ("contraindicated", "major", "moderate", "minor")
-# Higher is more severe.
-SEVERITY_RANK = {"minor": 1, "moderate": 2, "major": 3, "contraindicated": 4}
+from .model import MASS_UNITS, SEVERITIES, SEVERITY_RANK, severity_at_least  # noqa: F401 - shared vocabulary
 
 EFFECTS = (
     "cns-depression",
@@ -56,8 +54,6 @@ CONFIDENCES = ("verified", "secondary", "background")
 # Plausible patient context: age in years, eGFR in mL/min/1.73 m2.
 PATIENT_LIMITS = {"age": (0, 150), "egfr": (0, 300)}
 
-# Mass units and their factor to milligrams.
-MASS_UNITS = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
 
 class LazyPattern:
     """A regex compiled on first use: a pattern off the common path costs nothing at start-up.
@@ -102,8 +98,3 @@ def did_you_mean(word: str, choices, cutoff: float = 0.75) -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def severity_at_least(severity: str, threshold: str) -> bool:
-    """Return True if `severity` is at or above `threshold`."""
-    return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from interactions import check
-from interactions.engine import CheckRequest, MedicationInput, Patient
+from interactions.model import CheckRequest, MedicationInput, Patient
 from interactions.exitcodes import batch_exit_code, exit_code
 
 
@@ -140,7 +140,8 @@ def test_missing_context_is_only_asked_for_when_it_could_matter(rules_copy):
 
 
 def test_two_lines_with_the_same_text_and_different_codes_list_that_text_once(index):
-    from interactions.engine import CheckRequest, MedicationInput, check
+    from interactions.engine import check
+    from interactions.model import CheckRequest, MedicationInput
 
     request = CheckRequest((MedicationInput("Tablet", code="197391"), MedicationInput("Tablet", code="308048")))
     report = check(index, request)

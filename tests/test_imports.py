@@ -37,3 +37,39 @@ def test_fhir_input_imports_the_fhir_reader_only_when_needed(tmp_path):
     names = imported_modules("check", "--input", str(path))
     assert "interactions.fhir" in names
     assert not any(n.startswith(("yaml", "networkx", "starlette")) for n in names)
+
+
+def _package_imports() -> dict:
+    """{module: {package modules it imports}}, counting imports inside functions too."""
+    import ast
+    from pathlib import Path
+
+    import interactions
+
+    root = Path(interactions.__file__).parent
+    graph = {}
+    for path in sorted(root.glob("*.py")):
+        name = path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(alias.name for alias in node.names)
+        graph[name] = found - {name}
+    return graph
+
+
+def test_no_import_cycles_inside_the_package():
+    import networkx as nx
+
+    graph = nx.DiGraph([(a, b) for a, targets in _package_imports().items() for b in targets])
+    assert sorted(sorted(c) for c in nx.simple_cycles(graph) if len(c) > 1 or c[0] != "__init__") == []
+
+
+def test_value_types_come_from_the_model_not_the_engine():
+    graph = _package_imports()
+    for module in ("inputs", "fhir", "formatters", "cdshooks", "batch"):
+        assert "model" in graph[module], module
+    assert graph["model"] == set()

@@ -1,0 +1,199 @@
+"""Value types shared by every stage: what comes in, what the resolver reads, what a check reports.
+
+Every type is an immutable named tuple, built by field name (`Finding(id=..., kind=...)`),
+hashable so that the engine can memoise on it, and free of behaviour beyond small,
+derived properties. Nothing here imports another module of the package.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+DISCLAIMER = "Decision support only: it does not replace the judgement of a pharmacist or prescriber."
+
+SEVERITIES = ("contraindicated", "major", "moderate", "minor")
+# Higher is more severe.
+SEVERITY_RANK = {"minor": 1, "moderate": 2, "major": 3, "contraindicated": 4}
+
+# Mass units and their factor to milligrams.
+MASS_UNITS = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}
+
+
+def severity_at_least(severity: str, threshold: str) -> bool:
+    """Return True if `severity` is at or above `threshold`."""
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[threshold]
+
+
+# --- quantities --------------------------------------------------------------------------
+
+
+class Quantity(namedtuple("Quantity", "value unit")):
+    """A number with a unit (mg, mcg, g, mL, tablet...)."""
+
+    __slots__ = ()
+
+
+def to_unit(quantity: Quantity, unit: str) -> float | None:
+    """Convert a mass quantity to another mass unit; None if either is not a mass."""
+    if quantity.unit not in MASS_UNITS or unit not in MASS_UNITS:
+        return None
+    return quantity.value * MASS_UNITS[quantity.unit] / MASS_UNITS[unit]
+
+
+class Frequency(namedtuple("Frequency", "text per_day as_needed")):
+    """How often a dose is taken; `per_day` is None when it cannot be counted."""
+
+    __slots__ = ()
+
+
+# --- input -------------------------------------------------------------------------------
+
+
+class MedicationInput(namedtuple("MedicationInput", "text dose route frequency ref code", defaults=(None, None, None, None, None))):
+    """One medication as given: the text, optional structured fields, and where it came from.
+
+    `code` is an RxNorm code (rxcui), e.g. from a FHIR coding.
+    """
+
+    __slots__ = ()
+
+
+class Patient(namedtuple("Patient", "age egfr", defaults=(None, None))):
+    """Patient context that changes severities."""
+
+    __slots__ = ()
+
+
+NO_PATIENT = Patient()
+
+
+class CheckRequest(namedtuple("CheckRequest", "medications previous patient", defaults=((), NO_PATIENT))):
+    """Everything one check needs."""
+
+    __slots__ = ()
+
+
+class Skipped(namedtuple("Skipped", "ref name reason")):
+    """A record entry deliberately not checked (e.g. a stopped FHIR MedicationRequest), and why."""
+
+    __slots__ = ()
+
+
+class ParsedInput(namedtuple("ParsedInput", "request skipped notes", defaults=((), ()))):
+    """A request plus what the input format said about it (FHIR skips and provenance)."""
+
+    __slots__ = ()
+
+
+# --- resolution --------------------------------------------------------------------------
+
+
+class Suggestion(namedtuple("Suggestion", "name drugs lookalike_of", defaults=((),))):
+    """A close known name for an unrecognised word; never applied."""
+
+    __slots__ = ()
+
+
+class Strength(namedtuple("Strength", "drug per_dose daily basis")):
+    """A parsed strength attributed to one drug of the medication.
+
+    per_dose and daily are Quantity or None; basis is "scheduled", "as-needed-maximum", "stated-daily" or "rate".
+    """
+
+    __slots__ = ()
+
+
+class Resolution(namedtuple(
+    "Resolution",
+    "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication",
+    defaults=((), (), (), (), None, None, None, (), None, "name", None),
+)):
+    """What one medication string resolved to; status is "resolved", "partial" or "unresolved"."""
+
+    __slots__ = ()
+
+
+class MedicationResult(namedtuple("MedicationResult", "given resolution")):
+    """A medication as given and what it resolved to."""
+
+    __slots__ = ()
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+class Reference(namedtuple("Reference", "id citation kind confidence url", defaults=(None,))):
+    """A source a finding rests on."""
+
+    __slots__ = ()
+
+
+class Involved(namedtuple("Involved", "drug name inputs route route_source daily_dose")):
+    """One drug of a finding, with what the user typed and the route and dose that applied."""
+
+    __slots__ = ()
+
+
+class Related(namedtuple("Related", "id severity effect title drugs references")):
+    """Another rule that matched the same drugs with a different effect, folded into the finding."""
+
+    __slots__ = ()
+
+
+class Finding(namedtuple(
+    "Finding",
+    "id kind severity effect title message mechanism management drugs inputs involved paths references reasons notes context_needed related",
+    defaults=((), (), (), ()),
+)):
+    """One warning: a rule, the drugs it applies to, why, and what to do."""
+
+    __slots__ = ()
+
+
+class LoadItem(namedtuple("LoadItem", "drug daily_dose delta contribution sources")):
+    """One drug counted in the sedative load."""
+
+    __slots__ = ()
+
+
+class NotCounted(namedtuple("NotCounted", "drug reason")):
+    """A CNS depressant left out of the sedative load, and why."""
+
+    __slots__ = ()
+
+
+class SedativeLoad(namedtuple("SedativeLoad", "method value counted not_counted references")):
+    """Drug Burden Index sedative component."""
+
+    __slots__ = ()
+
+
+class Report(namedtuple(
+    "Report",
+    "medications previous patient findings context_needed rules_digest sedative_load skipped notes",
+    defaults=(None, (), ()),
+)):
+    """The whole result of one check."""
+
+    __slots__ = ()
+
+    @property
+    def complete(self) -> bool:
+        """False when any medication, current or previous, is not fully resolved."""
+        return all(m.resolution.status == "resolved" for m in self.medications + self.previous)
+
+    @property
+    def highest_severity(self) -> str | None:
+        """Return the most severe finding's severity, or None."""
+        return self.findings[0].severity if self.findings else None
+
+    def fails(self, fail_on: str) -> bool:
+        """True if any finding is at or above the `fail_on` severity."""
+        return any(severity_at_least(f.severity, fail_on) for f in self.findings)
+
+    def counts(self) -> dict:
+        """Count findings by severity."""
+        out = {s: 0 for s in SEVERITY_RANK}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
