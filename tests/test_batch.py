@@ -13,22 +13,33 @@ from pathlib import Path
 import pytest
 
 from interactions.batch import BatchError, check_records
-from interactions.formatters import encode_compact, report_dict
+from interactions.formatters import report_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import data as bench_data  # noqa: E402
 
 
-def test_compact_encoding_is_byte_identical_to_json_dumps(index, run_check):
+def test_a_batch_line_is_the_check_json_contract_in_compact_form(index, run_check):
+    """One contract (report_dict): a batch line is its compact, sorted serialisation plus 'id' and 'line'."""
+    from interactions.batch import Record, process
+
     rng = random.Random(7)
     vocabulary = [v for v, _ in bench_data.VOCABULARY] + ["baclofn", "Gablofen", "Tylenol PM", "rxcui:1049621"]
     for _ in range(300):
         meds = rng.sample(vocabulary, rng.randint(1, 12))
         patient = {"age": rng.choice([None, 40, 80]), "egfr": rng.choice([None, 25, 90])}
-        report = run_check(*meds, patient=patient, previous=rng.sample(vocabulary, rng.randint(0, 3)))
-        extra = {"id": "r1", "line": 3}
-        expected = json.dumps({**report_dict(report), **extra}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert encode_compact(report, extra) == expected.encode()
+        previous = rng.sample(vocabulary, rng.randint(0, 3))
+        report = run_check(*meds, patient=patient, previous=previous)
+        record = {"id": "r1", "medications": meds, "patient": patient, "previous_medications": previous}
+        got = process(index, Record(3, "json", json.dumps(record)), "minor", None).data
+        expected = report_dict(report)
+        parsed = json.loads(got)
+        # The library call has no positions; a batch record names them ("medications[0]").
+        for m in parsed["medications"] + parsed["previous_medications"] + expected["medications"] + expected["previous_medications"]:
+            m["ref"] = None
+        assert parsed == {**expected, "id": "r1", "line": 3}
+        # orjson writes exactly what json.dumps would: same separators, key order, floats and non-ASCII.
+        assert got == json.dumps(json.loads(got), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def write(tmp_path, name, text, gz=False):
@@ -76,8 +87,8 @@ def test_record_shape_matches_check_json(cli_run, tmp_path):
     single = cli_run("check", "baclofen", "alcohol", "--format", "json").json()
     record = lines(cli_run("batch", str(write(tmp_path, "in.jsonl", '{"id": "a", "medications": ["baclofen", "alcohol"]}\n'))))[0]
     assert record.pop("id") == "a" and record.pop("line") == 1
-    single["medications"][0]["ref"] = record["medications"][0]["ref"] = None
-    single["medications"][1]["ref"] = record["medications"][1]["ref"] = None
+    assert [m.pop("ref") for m in single["medications"]] == ["argument 1", "argument 2"]
+    assert [m.pop("ref") for m in record["medications"]] == ["medications[0]", "medications[1]"]
     assert record == single
 
 
@@ -244,42 +255,3 @@ def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
     out = lines(cli_run("batch", str(path)))
     assert out[0]["error"] == "line 1: medications[0]: contains an unpaired UTF-16 surrogate (e.g. a lone \\ud83d escape), not valid text"
     assert out[1]["id"] == "b" and "error" not in out[1]
-
-
-def test_compact_encoding_is_right_under_threads_while_its_caches_are_cleared(index, monkeypatch):
-    """Library callers may encode from several threads; cache clears must never mix up fragments."""
-    import threading
-
-    from interactions import formatters
-    from interactions.engine import check as engine_check
-    from interactions.inputs import parse_value
-
-    monkeypatch.setattr(formatters, "_FRAGMENT_LIMIT", 5)
-    monkeypatch.setattr(formatters, "_REFERENCE_SET_LIMIT", 3)
-    vocabulary = [v for v, _ in bench_data.VOCABULARY] + ["baclofen 20 mg TID", "oxycodone 10 mg q6h", "alprazolam 1 mg BID"]
-    wrong: list = []
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-
-    def work(seed):
-        rng = random.Random(seed)
-        for _ in range(300):
-            request = parse_value({"medications": rng.sample(vocabulary, rng.randint(2, 10))}, "x", None).request
-            report = engine_check(index, request, memo=False)
-            expected = json.dumps(report_dict(report), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-            try:
-                got = encode_compact(report)
-            except Exception as exc:  # noqa: BLE001 - a KeyError from a cleared cache is a failure too
-                got = repr(exc).encode()
-            if got != expected:
-                wrong.append(got[:200])
-
-    try:
-        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert wrong == []
