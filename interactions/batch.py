@@ -211,7 +211,7 @@ def _request_from_rows(rows: list) -> CheckRequest:
             context[key] = value
     if len(meds) > MAX_MEDICATIONS:
         raise InputError(f"line {rows[0][0]}: more than {MAX_MEDICATIONS} medications for one id")
-    return CheckRequest(tuple(meds), (), Patient(age=context.get("age"), egfr=context.get("egfr")))
+    return CheckRequest(medications=tuple(meds), patient=Patient(age=context.get("age"), egfr=context.get("egfr")))
 
 
 def _dump(data: dict) -> bytes:
@@ -244,10 +244,10 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
                     raise InputError(f"line {record.line}: 'id' must be a string or a number")
             parsed = parse_value(data, f"line {record.line}", as_of)
         else:
-            parsed = ParsedInput(_request_from_rows(record.payload))
+            parsed = ParsedInput(request=_request_from_rows(record.payload))
         if not parsed.request.medications:
             raise InputError(f"line {record.line}: no medications")
-        report = check(index, parsed.request, parsed.skipped, parsed.notes, memo=False)
+        report = check(index, parsed.request, parsed.skipped, parsed.notes)
     except InputError as exc:
         return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
     except RecursionError:

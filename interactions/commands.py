@@ -78,7 +78,7 @@ def check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, p
     from .model import CheckRequest, ParsedInput
 
     try:
-        parsed = ParsedInput(CheckRequest(()))
+        parsed = ParsedInput(request=CheckRequest(medications=()))
         if input_file is not None:
             if as_of is None:
                 from datetime import date

@@ -12,7 +12,7 @@ def describe_drug(index: Index, drug: str) -> dict:
     """Return everything known about one drug, with the path to each rule it takes part in."""
     entry = index.drugs[drug]
     rules = []
-    for rid, items in sorted(index.drug_rules[drug].items()):
+    for rid, items in sorted(index.drug_rules(drug).items()):
         rule = index.rules[rid]
         for side, _, path in items:
             rules.append({
@@ -29,7 +29,7 @@ def describe_drug(index: Index, drug: str) -> dict:
     for cls, sources in entry["classes"].items():
         classes.append({"class": cls, "name": index.classes[cls]["name"], "sources": sources})
     ancestors = []
-    for key in sorted(index.reach[drug]):
+    for key in sorted(index.reach(drug)):
         cid = key.split(":", 1)[1]
         for parent, sources in index.classes[cid]["parents"].items():
             ancestors.append({"class": cid, "parent": parent, "sources": sources})
@@ -41,7 +41,7 @@ def describe_drug(index: Index, drug: str) -> dict:
         "codes": {"rxnorm": entry["rxnorm"], "atc": entry["atc"]},
         "classes": classes,
         "class_links": ancestors,
-        "reaches": [index.name_of(k) for k in sorted(index.reach[drug])],
+        "reaches": [index.name_of(k) for k in sorted(index.reach(drug))],
         "rules": rules,
         "products": sorted(pid for pid, p in index.products.items() if drug in p["ingredients"]),
     }
@@ -66,10 +66,10 @@ def _sources_of(index: Index, drug: str) -> list:
     entry = index.drugs[drug]
     for sources in entry["classes"].values():
         out.extend(sources)
-    for key in sorted(index.reach[drug]):
+    for key in sorted(index.reach(drug)):
         for sources in index.classes[key.split(":", 1)[1]]["parents"].values():
             out.extend(sources)
-    for rid in index.drug_rules[drug]:
+    for rid in index.drug_rules(drug):
         out.extend(index.rules[rid]["references"])
     return sorted(set(out))
 
@@ -113,7 +113,7 @@ def format_explanation(result: dict, fmt: str) -> str:
 def list_drugs(index: Index, class_id: str | None = None) -> list:
     """Return drug ids, optionally only those reaching a class."""
     key = f"class:{class_id}" if class_id else None
-    return [d for d in sorted(index.drugs) if key is None or key in index.reach[d]]
+    return [d for d in sorted(index.drugs) if key is None or key in index.reach(d)]
 
 
 def format_drug_list(index: Index, drugs: list, fmt: str) -> str:

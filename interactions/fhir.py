@@ -271,18 +271,18 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
                 dose, route, frequency = _dosage(resource)
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             # One malformed resource is reported as unresolved; it never loses the others.
-            meds.append(MedicationInput(f"(unreadable {ref}: {type(exc).__name__})", ref=ref))
+            meds.append(MedicationInput(text=f"(unreadable {ref}: {type(exc).__name__})", ref=ref))
             continue
         active, inactive = STATUSES[rtype]
         status = resource.get("status") if isinstance(resource.get("status"), str) else active[0]
         if status in inactive:
-            skipped.append(Skipped(ref, text or (f"rxcui:{code}" if code else "?"), f"status {status}"))
+            skipped.append(Skipped(ref=ref, name=text or (f"rxcui:{code}" if code else "?"), reason=f"status {status}"))
             continue
         if status not in active:
-            skipped.append(Skipped(ref, text or "?", f"unknown status '{status}'"))
+            skipped.append(Skipped(ref=ref, name=text or "?", reason=f"unknown status '{status}'"))
             continue
         name = text or (f"rxcui:{code}" if code else f"(unidentified medication in {ref}{': ' + problem if problem else ''})")
-        meds.append(MedicationInput(name[:1000], dose=dose, route=route, frequency=frequency, ref=ref, code=code))
+        meds.append(MedicationInput(text=name[:1000], dose=dose, route=route, frequency=frequency, ref=ref, code=code))
 
     notes = []
     patient = next((r for r in bundle.resources if r.get("resourceType") == "Patient"), None)
@@ -297,5 +297,5 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
         egfr, egfr_note = None, "eGFR Observations present but unreadable; eGFR not used"
     if egfr_note:
         notes.append(egfr_note)
-    request = CheckRequest(tuple(meds), (), Patient(age=age, egfr=egfr))
+    request = CheckRequest(medications=tuple(meds), patient=Patient(age=age, egfr=egfr))
     return FhirRead(request, tuple(skipped), tuple(notes))

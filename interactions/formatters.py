@@ -6,7 +6,6 @@ import json
 
 from . import __version__
 from .model import DISCLAIMER, Finding, MedicationResult, Quantity, Report
-from .vocab import SEVERITY_RANK
 
 SCHEMA_VERSION = "1"
 

@@ -6,6 +6,7 @@ import networkx as nx
 
 from . import names as names_mod
 from .errors import Problem, RulesError
+from .kinds import sides as rule_sides
 from .loader import RuleSet, name_table
 from .ruledir import INDEX_FORMAT
 from .vocab import normalize_name
@@ -14,15 +15,6 @@ from .vocab import normalize_name
 def node(kind: str, ident: str) -> str:
     """Return the graph key of a drug, class or rule."""
     return f"{kind}:{ident}"
-
-
-def rule_sides(rule: dict) -> list[dict]:
-    """Return a rule's sides as [{'of': id, 'route': [...]|None}]."""
-    if rule["kind"] == "pair":
-        return [side for side, _ in rule["between"]]
-    if rule["kind"] in ("additive", "burden"):
-        return [{"of": rule["class"], "route": None}]
-    return [{"of": rule["subject"], "route": None}]
 
 
 def build_graph(rs: RuleSet) -> nx.DiGraph:
@@ -51,9 +43,9 @@ def build_graph(rs: RuleSet) -> nx.DiGraph:
 
 
 def _plain(value):
-    """Strip loader bookkeeping (lines, paths) and (value, line) pairs from rule data."""
+    """Turn validated rule data into plain JSON data: (value, line) pairs become their values."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.startswith("_")}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v[0]) if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], int) else _plain(v) for v in value]
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
@@ -144,7 +136,7 @@ def compile_index(rs: RuleSet) -> dict:
         res = names_mod.resolve(table, row["display"])
         if res.status != "resolved":
             detail = f"unrecognised '{' '.join(res.unrecognized)}'" if res.unrecognized else "no drug found"
-            problems.append(Problem(row["_path"], row["_line"], f"rxcui {row['code']} '{row['display']}': does not resolve ({detail})"))
+            problems.append(Problem(row.path, row.line, f"rxcui {row['code']} '{row['display']}': does not resolve ({detail})"))
             continue
         codes[row["code"]] = {"drugs": sorted(res.drugs), "route": res.route, "display": row["display"]}
     if problems:

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections import namedtuple
 
 from . import __version__
+from .kinds import KINDS
 from .model import Reference
 from .names import NameTable, resolve
 from .ruledir import INDEX_FORMAT, builtin_rules_dir, digest_files
 
-MEMO_LIMIT = 100_000
 PREBUILT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compiled", "builtin-index.json")
-
-
-class _Lazy(dict):
-    """A dict that computes a missing key once, from a function of the key."""
-
-    def __init__(self, make):
-        super().__init__()
-        self._make = make
-
-    def __missing__(self, key):
-        value = self[key] = self._make(key)
-        return value
-
-    def get(self, key, default=None):
-        """Return the computed value; every key has one, so `default` is never used."""
-        return self[key]
 
 
 class RuleStatic(namedtuple("RuleStatic", "kind severity effect title message mechanism management reference_ids references")):
@@ -38,7 +23,12 @@ class RuleStatic(namedtuple("RuleStatic", "kind severity effect title message me
 
 
 class Index:
-    """The compiled rules, ready for checking: plain dicts plus the name table."""
+    """The compiled rules, ready for checking: plain dicts plus the name table.
+
+    Tables derived from the rules (a drug's classes and rules, a rule's references) are
+    built on first use, since a check touches a handful of drugs, not all; each is
+    cached for the life of the index with `cached`, the one cache helper of the package.
+    """
 
     def __init__(self, data: dict):
         self.data = data
@@ -49,61 +39,57 @@ class Index:
         self.products: dict = data["products"]
         self.rules: dict = data["rules"]
         self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"])
-        # Per-drug tables are built on first use: a check touches a handful of drugs, not all.
-        self.pairwise = frozenset(rid for rid, r in self.rules.items() if r["kind"] in ("pair", "additive"))
+        self.pairwise = frozenset(rid for rid, r in self.rules.items() if KINDS[r["kind"]].pairwise)
+        # Pairwise rules whose kind may switch them off for a whole list (e.g. min_drugs).
+        self.gated = tuple(rid for rid in sorted(self.pairwise) if KINDS[self.rules[rid]["kind"]].gate is not None)
         self.other_rules = {rid: self.rules[rid] for rid in sorted(self.rules) if rid not in self.pairwise}
-        self.reach = _Lazy(lambda did: frozenset(self.drugs[did]["up"]) if did in self.drugs else frozenset())
-        self.drug_rules = _Lazy(self._drug_rules)
-        self.pair_rules = _Lazy(lambda did: {rid: e for rid, e in self.drug_rules[did].items() if rid in self.pairwise})
-        self.subject_hits = _Lazy(self._subject_hits)
-        self.rule_static = _Lazy(self._rule_static)
         self.display = {f"drug:{d}": e["name"] for d, e in self.drugs.items()}
         self.display.update({f"class:{c}": e["name"] for c, e in self.classes.items()})
-        # Memo tables: results depend only on the index, so caching them is invisible to callers.
-        self.resolved: dict = {}  # text -> Resolution
-        self.lines: dict = {}  # MedicationInput -> what the line resolved to and contributes
-        self.pair_outcome_count = 0
-        self.pair_outcomes: dict = {}  # "drug route" -> {"drug route": outcome}; bounded by the index
-        self.ref_cache: dict = {}
-        self.rendered: dict = {}
-        self.load_items: dict = {}
-        self.escalations: dict = {}
-        self.texts: dict = {}
-        self.report_cache: dict = {}
+        self._caches: dict = {}
+
+    def cached(self, function, maxsize: int | None = None):
+        """Return `function` with this index as its first argument, memoised for this index.
+
+        The one cache helper: functools.lru_cache, thread-safe and bounded by `maxsize`
+        (None: unbounded, for tables whose size the rule set bounds). Only pure functions
+        of the index and their (hashable) arguments may be cached.
+        """
+        hit = self._caches.get(function)
+        if hit is None:
+            hit = self._caches[function] = functools.lru_cache(maxsize=maxsize)(functools.partial(function, self))
+        return hit
 
     def resolve(self, text: str):
-        """Resolve a medication string, memoised (lists repeat the same strings)."""
-        hit = self.resolved.get(text)
-        if hit is None:
-            if len(self.resolved) >= MEMO_LIMIT:
-                self.resolved.clear()
-            hit = self.resolved[text] = resolve(self.table, text)
-        return hit
+        """Resolve a medication string (memoised: lists repeat the same strings)."""
+        return self.cached(_resolve, RESOLVE_CACHE)(text)
 
-    def references(self, ids) -> tuple:
-        """Return the Reference of each source id, in order (cached per id sequence)."""
-        key = tuple(ids)
-        cached = self.ref_cache.get(key)
-        if cached is None:
-            out = []
-            for rid in key:
-                s = self.sources[rid]
-                out.append(Reference(rid, s["citation"], s["kind"], s["confidence"], s.get("url")))
-            cached = self.ref_cache[key] = tuple(out)
-        return cached
+    def reach(self, drug: str) -> frozenset:
+        """Every class key a drug reaches going up the graph ('class:opioid', ...)."""
+        return self.cached(_reach)(drug)
 
-    def text(self, key: tuple, make) -> str:
-        """Return a message that depends only on the index and `key`, made once by `make()`."""
-        hit = self.texts.get(key)
-        if hit is None:
-            hit = self.texts[key] = make()
-        return hit
+    def drug_rules(self, drug: str) -> dict:
+        """{rule id: ((side, distance, path), ...)} for every rule the drug takes part in."""
+        return self.cached(_drug_rules)(drug)
 
-    def _rule_static(self, rid: str) -> RuleStatic:
-        r = self.rules[rid]
-        refs = tuple(r["references"])
-        return RuleStatic(r["kind"], r["severity"], r["effect"], r["title"], r["message"], r["mechanism"], r["management"],
-                          refs, self.references(refs))
+    def pair_rules(self, drug: str) -> dict:
+        """The pairwise part of drug_rules."""
+        return self.cached(_pair_rules)(drug)
+
+    def subject_hits(self, drug: str) -> tuple:
+        """For rules with one side (additive, burden, renal, dose, stopping): ((rule id, (drug, rendered path)), ...)."""
+        return self.cached(_subject_hits)(drug)
+
+    def rule_static(self, rid: str) -> RuleStatic:
+        """The parts of a rule that every finding of it shares."""
+        return self.cached(_rule_static)(rid)
+
+    def references(self, ids: tuple) -> tuple:
+        """Return the Reference of each source id, in order."""
+        return self.cached(_references)(tuple(ids))
+
+    def render_path(self, path: tuple) -> str:
+        """Render an upward path as 'drug → class → parent'."""
+        return self.cached(_render_path)(path)
 
     def path(self, did: str, target: str) -> tuple:
         """Return the upward path from a drug to a node it reaches, e.g. (drug, class, parent)."""
@@ -114,44 +100,73 @@ class Index:
             out.append(up[out[-1]])
         return tuple(reversed(out))
 
-    def _drug_rules(self, did: str) -> dict:
-        """{rule id: ((side, distance, path), ...)} for every rule the drug takes part in."""
-        if did not in self.drugs:
-            return {}
-        found: dict = {}
-        sides = self.data["sides"]
-        for target in sorted({f"drug:{did}", *self.drugs[did]["up"]}):
-            for rid, side in sides.get(target, ()):
-                path = self.path(did, target)
-                found.setdefault(rid, []).append((side, len(path) - 1, path))
-        return {rid: tuple(sorted(items)) for rid, items in found.items()}
-
-    def _subject_hits(self, did: str) -> tuple:
-        """For rules about one subject (burden, renal, dose, stopping): ((rule id, (drug, rendered path to the subject)), ...)."""
-        hits = []
-        for rid, entries in self.drug_rules[did].items():
-            if rid in self.pairwise:
-                continue
-            target = self.rules[rid]["sides"][0]["of"]
-            for _, _, path in entries:
-                if path[-1] == target:
-                    hits.append((rid, (did, self.render_path(path))))
-                    break
-        return tuple(hits)
-
-    def render_path(self, path) -> str:
-        """Render an upward path as 'drug → class → parent', cached (paths repeat across checks)."""
-        text = self.rendered.get(path)
-        if text is None:
-            text = self.rendered[path] = " → ".join(self.name_of(k) for k in path)
-        return text
-
     def name_of(self, key: str) -> str:
         """Return the display name of a graph key such as 'class:opioid'."""
         name = self.display.get(key)
         if name is None:
             name = self.rules[key.split(":", 1)[1]]["title"]
         return name
+
+
+# How many distinct medication strings an index remembers resolving.
+RESOLVE_CACHE = 65_536
+
+
+def _resolve(index: Index, text: str):
+    return resolve(index.table, text)
+
+
+def _reach(index: Index, did: str) -> frozenset:
+    return frozenset(index.drugs[did]["up"]) if did in index.drugs else frozenset()
+
+
+def _drug_rules(index: Index, did: str) -> dict:
+    if did not in index.drugs:
+        return {}
+    found: dict = {}
+    sides = index.data["sides"]
+    for target in sorted({f"drug:{did}", *index.drugs[did]["up"]}):
+        for rid, side in sides.get(target, ()):
+            path = index.path(did, target)
+            found.setdefault(rid, []).append((side, len(path) - 1, path))
+    return {rid: tuple(sorted(items)) for rid, items in found.items()}
+
+
+def _pair_rules(index: Index, did: str) -> dict:
+    return {rid: e for rid, e in index.drug_rules(did).items() if rid in index.pairwise}
+
+
+def _subject_hits(index: Index, did: str) -> tuple:
+    hits = []
+    for rid, entries in index.drug_rules(did).items():
+        rule = index.rules[rid]
+        if len(rule["sides"]) != 1:
+            continue
+        target = rule["sides"][0]["of"]
+        for _, _, path in entries:
+            if path[-1] == target:
+                hits.append((rid, (did, index.render_path(path))))
+                break
+    return tuple(hits)
+
+
+def _rule_static(index: Index, rid: str) -> RuleStatic:
+    r = index.rules[rid]
+    refs = tuple(r["references"])
+    return RuleStatic(kind=r["kind"], severity=r["severity"], effect=r["effect"], title=r["title"], message=r["message"],
+                      mechanism=r["mechanism"], management=r["management"], reference_ids=refs, references=index.references(refs))
+
+
+def _references(index: Index, ids: tuple) -> tuple:
+    out = []
+    for rid in ids:
+        s = index.sources[rid]
+        out.append(Reference(id=rid, citation=s["citation"], kind=s["kind"], confidence=s["confidence"], url=s.get("url")))
+    return tuple(out)
+
+
+def _render_path(index: Index, path: tuple) -> str:
+    return " → ".join(index.name_of(k) for k in path)
 
 
 def _loads_without_gc(raw: bytes):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-from .engine import plain_input, request
 from .model import NO_PATIENT, CheckRequest, MedicationInput, ParsedInput, Patient
 from .sig import route_of
 from .vocab import PATIENT_LIMITS, ROUTES, LazyPattern, did_you_mean
@@ -59,7 +58,7 @@ def parse_lines(text: str, where: str) -> list[MedicationInput]:
         stripped = _INLINE_COMMENT.sub("", line).strip() if "#" in line else line.strip()
         if not stripped:
             continue
-        meds.append(MedicationInput(_check_text(stripped, f"{where}:{number}"), ref=f"line {number}"))
+        meds.append(MedicationInput(text=_check_text(stripped, f"{where}:{number}"), ref=f"line {number}"))
         if len(meds) > MAX_MEDICATIONS:
             raise InputError(f"{where}:{number}: more than {MAX_MEDICATIONS} medications in one list")
     return meds
@@ -81,7 +80,7 @@ def parse_medication(value, where: str) -> MedicationInput:
     if isinstance(value, str):
         if not value.strip():
             raise InputError(f"{where}: empty medication name")
-        return MedicationInput(_check_text(value.strip(), where), ref=where.rsplit(": ", 1)[-1])
+        return MedicationInput(text=_check_text(value.strip(), where), ref=where.rsplit(": ", 1)[-1])
     if not isinstance(value, dict):
         raise InputError(f"{where}: expected a string or an object with 'name', got {type(value).__name__}")
     for key in value:
@@ -109,7 +108,7 @@ def parse_medication(value, where: str) -> MedicationInput:
         if mapped is None:
             raise InputError(f"{where}: unknown route {json.dumps(route)} (use one of {', '.join(ROUTES)})")
         fields["route"] = mapped
-    return MedicationInput(_check_text(name.strip(), f"{where}.name"), ref=where.rsplit(": ", 1)[-1], **fields)
+    return MedicationInput(text=_check_text(name.strip(), f"{where}.name"), ref=where.rsplit(": ", 1)[-1], **fields)
 
 
 def parse_med_list(value, where: str, label: str) -> tuple:
@@ -123,23 +122,10 @@ def parse_med_list(value, where: str, label: str) -> tuple:
         text = item.strip() if type(item) is str else None
         if text and len(text) <= MAX_MEDICATION_CHARS and "\x00" not in text and (text.isascii() or not _LONE_SURROGATE.search(text)):
             # The common case, a plain name, without building the error location first.
-            out.append(plain_input(text, _item_ref(label, i)))
+            out.append(MedicationInput(text=text, ref=f"{label}[{i}]"))
         else:
             out.append(parse_medication(item, f"{where}: {label}[{i}]"))
     return tuple(out)
-
-
-def _item_ref(label: str, i: int) -> str:
-    """f"{label}[{i}]", made once per label and position: every record of a batch asks for the same few."""
-    refs = _ITEM_REFS.get(label)
-    if refs is None:
-        refs = _ITEM_REFS[label] = []
-    while len(refs) <= i:
-        refs.append(f"{label}[{len(refs)}]")
-    return refs[i]
-
-
-_ITEM_REFS: dict = {}
 
 
 def parse_object(data, where: str) -> CheckRequest:
@@ -161,12 +147,12 @@ def parse_object(data, where: str) -> CheckRequest:
             raise InputError(f"{where}: patient: unknown key '{key}'{did_you_mean(key, PATIENT_KEYS, 0.7)}")
     if patient_data:
         patient = Patient(
-            _number(patient_data.get("age"), where, *PATIENT_LIMITS["age"], ": patient.age"),
-            _number(patient_data.get("egfr"), where, *PATIENT_LIMITS["egfr"], ": patient.egfr"),
+            age=_number(patient_data.get("age"), where, *PATIENT_LIMITS["age"], ": patient.age"),
+            egfr=_number(patient_data.get("egfr"), where, *PATIENT_LIMITS["egfr"], ": patient.egfr"),
         )
     else:
         patient = NO_PATIENT
-    return request(meds, previous, patient)
+    return CheckRequest(medications=meds, previous=previous, patient=patient)
 
 
 def parse_json_text(text: str, where: str):
@@ -188,8 +174,8 @@ def parse_value(data, where: str, as_of) -> ParsedInput:
             read = read_fhir(data, as_of, where)
         except FhirError as exc:
             raise InputError(str(exc)) from None
-        return ParsedInput(read.request, read.skipped, read.notes)
-    return ParsedInput(parse_object(data, where))
+        return ParsedInput(request=read.request, skipped=read.skipped, notes=read.notes)
+    return ParsedInput(request=parse_object(data, where))
 
 
 def parse_input(data: bytes, where: str, as_of=None) -> ParsedInput:
@@ -200,7 +186,7 @@ def parse_input(data: bytes, where: str, as_of=None) -> ParsedInput:
     text = decode(data, where)
     if text.lstrip().startswith(("{", "[")):
         return parse_value(parse_json_text(text, where), where, as_of)
-    return ParsedInput(CheckRequest(tuple(parse_lines(text, where))))
+    return ParsedInput(request=CheckRequest(medications=tuple(parse_lines(text, where))))
 
 
 def parse_arguments(values) -> tuple:
@@ -208,7 +194,7 @@ def parse_arguments(values) -> tuple:
     meds = []
     for i, value in enumerate(values):
         if value.strip():
-            meds.append(MedicationInput(_check_text(value.strip(), f"argument {i + 1}"), ref=f"argument {i + 1}"))
+            meds.append(MedicationInput(text=_check_text(value.strip(), f"argument {i + 1}"), ref=f"argument {i + 1}"))
     return tuple(meds)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import schema
+from .conditions import SUBJECT_KEYS
+from .kinds import KINDS, sides
 from .errors import Problem, RulesError
 from .ruledir import builtin_rules_dir, digest_files, rule_files
 from .vocab import did_you_mean, normalize_name
@@ -98,7 +100,6 @@ def _read_file(tree, ctx: schema.Ctx, entries: dict) -> None:
         for item in node.items:
             value = validator(item, ctx, schema.entity_label(item, what))
             if value is not None:
-                value["_path"] = ctx.path
                 entries[key].append(value)
 
 
@@ -128,13 +129,8 @@ def _read_code_table(path: Path, ctx: schema.Ctx) -> list:
         if len(cells) < 2 or not cells[0].isdigit() or not cells[1].strip():
             ctx.error(number, "expected '<rxcui digits><TAB><display>'")
             continue
-        rows.append({"code": cells[0], "display": cells[1].strip(), "_path": ctx.path, "_line": number})
+        rows.append(schema.Entry(ctx.path, number, {"code": cells[0], "display": cells[1].strip()}))
     return rows
-
-
-def _where(entry: dict, key: str | None = None) -> tuple:
-    line = entry["_lines"].get(key, entry["_line"]) if key else entry["_line"]
-    return entry["_path"], line
 
 
 def _collect(entries: dict, ruleset: RuleSet, problems: list) -> None:
@@ -153,7 +149,7 @@ def _collect(entries: dict, ruleset: RuleSet, problems: list) -> None:
                 continue
             if ident in table:
                 first = table[ident]
-                problems.append(Problem(*_where(entry), f"duplicate {what} id '{ident}' (first defined at {first['_path']}:{first['_line']})"))
+                problems.append(Problem(*entry.where(), f"duplicate {what} id '{ident}' (first defined at {first.path}:{first.line})"))
                 continue
             table[ident] = entry
     ruleset.lookalikes = entries["lookalikes"]
@@ -163,12 +159,12 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     """Check every cross-reference, names, cycles and evidence levels."""
 
     def err(entry, key, message):
-        problems.append(Problem(*_where(entry, key), message))
+        problems.append(Problem(*entry.where(key), message))
 
     def check_sources(entry, label, refs):
         for ref, ref_line in refs:
             if ref not in rs.sources:
-                problems.append(Problem(entry["_path"], ref_line, f"{label}: unknown source '{ref}'{did_you_mean(ref, rs.sources)}"))
+                problems.append(Problem(entry.path, ref_line, f"{label}: unknown source '{ref}'{did_you_mean(ref, rs.sources)}"))
 
     for cid in sorted(set(rs.classes) & set(rs.drugs)):
         err(rs.drugs[cid], "id", f"drug '{cid}': id is also a class id; rule sides would be ambiguous")
@@ -176,18 +172,16 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     for cid, entry in rs.classes.items():
         for parent, (refs, line) in entry.get("parents", {}).items():
             if parent not in rs.classes:
-                problems.append(Problem(entry["_path"], line, f"class '{cid}': unknown parent class '{parent}'{did_you_mean(parent, rs.classes)}"))
+                problems.append(Problem(entry.path, line, f"class '{cid}': unknown parent class '{parent}'{did_you_mean(parent, rs.classes)}"))
             check_sources(entry, f"class '{cid}': parent '{parent}'", refs)
     _check_cycles(rs, problems)
 
     for did, entry in rs.drugs.items():
         for cls, (refs, line) in entry.get("classes", {}).items():
             if cls not in rs.classes:
-                problems.append(Problem(entry["_path"], line, f"drug '{did}': unknown class '{cls}'{did_you_mean(cls, rs.classes)}"))
+                problems.append(Problem(entry.path, line, f"drug '{did}': unknown class '{cls}'{did_you_mean(cls, rs.classes)}"))
             check_sources(entry, f"drug '{did}': class '{cls}'", refs)
         for system, code in entry.get("codes", {}).items():
-            if system.startswith("_"):
-                continue
             if code["source"] not in rs.sources:
                 err(entry, "codes", f"drug '{did}': {system} code: unknown source '{code['source']}'")
             if system == "rxnorm" and not code["code"].isdigit():
@@ -198,7 +192,7 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     for pid, entry in rs.products.items():
         for ingredient, line in entry["ingredients"]:
             if ingredient not in rs.drugs:
-                problems.append(Problem(entry["_path"], line, f"product '{pid}': unknown ingredient drug '{ingredient}'{did_you_mean(ingredient, rs.drugs)}"))
+                problems.append(Problem(entry.path, line, f"product '{pid}': unknown ingredient drug '{ingredient}'{did_you_mean(ingredient, rs.drugs)}"))
         check_sources(entry, f"product '{pid}'", entry["source"])
 
     _check_names(rs, problems)
@@ -212,7 +206,7 @@ def _check_references(rs: RuleSet, problems: list) -> None:
         owners = [owners_by_name.get(normalize_name(n)) for n in names]
         for (name, line), owner in zip(entry["names"], owners):
             if owner is None:
-                problems.append(Problem(entry["_path"], line, f"look-alike pair: '{name}' is not a known drug or product name"))
+                problems.append(Problem(entry.path, line, f"look-alike pair: '{name}' is not a known drug or product name"))
         if owners[0] is not None and owners[0] == owners[1]:
             err(entry, "names", f"look-alike pair: '{names[0]}' and '{names[1]}' are the same drug")
 
@@ -220,8 +214,8 @@ def _check_references(rs: RuleSet, problems: list) -> None:
 def _names_of(entry: dict, is_product: bool) -> list:
     """Return (name, line) pairs a drug or product is known by."""
     if is_product:
-        return list(entry["names"]) + [(entry["name"], entry["_lines"]["name"]), (entry["id"], entry["_line"])]
-    names = [(entry["id"], entry["_line"]), (entry["name"], entry["_lines"]["name"])]
+        return list(entry["names"]) + [(entry["name"], entry.lines["name"]), (entry["id"], entry.line)]
+    names = [(entry["id"], entry.line), (entry["name"], entry.lines["name"])]
     for key in ("brands", "synonyms"):
         names.extend(entry.get(key, []))
     for salt, line in entry.get("salts", []):
@@ -247,13 +241,13 @@ def _check_names(rs: RuleSet, problems: list) -> None:
             for name, line in _names_of(entry, kind == "product"):
                 key = normalize_name(name)
                 if not key or key.replace(" ", "").isdigit():
-                    problems.append(Problem(entry["_path"], line, f"{owner}: name '{name}' has no letters"))
+                    problems.append(Problem(entry.path, line, f"{owner}: name '{name}' has no letters"))
                     continue
                 if key in seen and seen[key][0] != owner:
                     first_owner, first_path, first_line = seen[key]
-                    problems.append(Problem(entry["_path"], line, f"{owner}: name '{name}' is already claimed by {first_owner} ({first_path}:{first_line})"))
+                    problems.append(Problem(entry.path, line, f"{owner}: name '{name}' is already claimed by {first_owner} ({first_path}:{first_line})"))
                     continue
-                seen.setdefault(key, (owner, entry["_path"], line))
+                seen.setdefault(key, (owner, entry.path, line))
 
 
 def _check_codes(rs: RuleSet, problems: list) -> None:
@@ -262,15 +256,15 @@ def _check_codes(rs: RuleSet, problems: list) -> None:
         code = entry.get("codes", {}).get("rxnorm")
         if code:
             if code["code"] in seen:
-                problems.append(Problem(*_where(entry, "codes"), f"drug '{did}': rxnorm code {code['code']} is already used by drug '{seen[code['code']]}'"))
+                problems.append(Problem(*entry.where("codes"), f"drug '{did}': rxnorm code {code['code']} is already used by drug '{seen[code['code']]}'"))
             seen[code["code"]] = did
     rows: dict = {}
     for row in rs.code_rows:
         if row["code"] in seen:
-            problems.append(Problem(row["_path"], row["_line"], f"rxcui {row['code']} is an ingredient code of drug '{seen[row['code']]}'"))
+            problems.append(Problem(row.path, row.line, f"rxcui {row['code']} is an ingredient code of drug '{seen[row['code']]}'"))
         elif row["code"] in rows:
-            problems.append(Problem(row["_path"], row["_line"], f"rxcui {row['code']} is listed twice (first at line {rows[row['code']]})"))
-        rows.setdefault(row["code"], row["_line"])
+            problems.append(Problem(row.path, row.line, f"rxcui {row['code']} is listed twice (first at line {rows[row['code']]})"))
+        rows.setdefault(row["code"], row.line)
 
 
 def _check_cycles(rs: RuleSet, problems: list) -> None:
@@ -284,7 +278,7 @@ def _check_cycles(rs: RuleSet, problems: list) -> None:
             if state.get(parent) == 1:
                 cycle = trail[trail.index(parent):] + [parent] if parent in trail else [cid, parent]
                 entry = rs.classes[cid]
-                problems.append(Problem(*_where(entry, "parents"), f"class '{cid}': cycle among class parents: {' -> '.join(cycle)}"))
+                problems.append(Problem(*entry.where("parents"), f"class '{cid}': cycle among class parents: {' -> '.join(cycle)}"))
             elif parent not in state:
                 visit(parent, trail + [parent])
         state[cid] = 2
@@ -299,27 +293,22 @@ def _check_rules(rs: RuleSet, problems: list, check_sources) -> None:
 
     def check_node(entry, label, node, key):
         if node not in nodes:
-            problems.append(Problem(*_where(entry, key), f"{label}: unknown class or drug '{node}'{did_you_mean(node, nodes)}"))
+            problems.append(Problem(*entry.where(key), f"{label}: unknown class or drug '{node}'{did_you_mean(node, nodes)}"))
 
     for rid, entry in rs.rules.items():
         label = f"rule '{rid}'"
         check_sources(entry, label, entry["references"])
         if entry["severity"] in ("contraindicated", "major") or any(e["severity"] in ("contraindicated", "major") for e, _ in entry.get("escalate", [])):
             if all(rs.sources.get(ref, {}).get("confidence") == "background" for ref, _ in entry["references"]):
-                problems.append(Problem(*_where(entry, "references"), f"{label}: a {entry['severity']} rule needs at least one verified or secondary source"))
-        kind = entry["kind"]
-        if kind == "pair":
-            for side, _ in entry.get("between", []):
-                check_node(entry, label, side["of"], "between")
-        elif kind in ("additive", "burden"):
-            check_node(entry, label, entry["class"], "class")
-        else:
-            check_node(entry, label, entry["subject"], "subject")
+                problems.append(Problem(*entry.where("references"), f"{label}: a {entry['severity']} rule needs at least one verified or secondary source"))
+        kind = KINDS[entry["kind"]]
+        for side in sides(entry):
+            check_node(entry, label, side["of"], kind.about)
         for key in ("escalate", "notes"):
             for item, line in entry.get(key, []):
                 check_sources(entry, f"{label}: {key}", item["references"])
                 when = item["when"]
-                if ("daily_dose_at_least" in when or "route" in when) and kind not in ("renal", "dose-limit", "discontinuation"):
-                    problems.append(Problem(entry["_path"], line, f"{label}: {key}: 'daily_dose_at_least' and 'route' need a rule with a subject"))
+                if any(k in when for k in SUBJECT_KEYS) and not kind.uses_subject_conditions:
+                    problems.append(Problem(entry.path, line, f"{label}: {key}: 'daily_dose_at_least' and 'route' need a rule with a subject"))
 
 

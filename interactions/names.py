@@ -66,7 +66,7 @@ class NameTable:
                 continue
             seen_owners.add(owner)
             drugs, _ = self.targets(owner)
-            out.append(Suggestion(name, tuple(drugs), tuple(self.lookalikes.get(name, ()))))
+            out.append(Suggestion(name=name, drugs=tuple(drugs), lookalike_of=tuple(self.lookalikes.get(name, ()))))
             if len(out) == limit:
                 break
         return tuple(out)
@@ -84,7 +84,7 @@ def _mark(text: str, pattern: re.Pattern, found: list, kind: str) -> str:
 
 def _quantity(number: str, unit: str) -> Quantity | None:
     mass = sig.mass_unit(unit)
-    return Quantity(float(number), mass) if mass else None
+    return Quantity(value=float(number), unit=mass) if mass else None
 
 
 def resolve(table: NameTable, text: str) -> Resolution:
@@ -95,7 +95,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
     if code:
         entry = table.codes.get(code.group(1))
         if entry is None:
-            return Resolution(original, "unresolved", unrecognized=(text.strip(),), via="code")
+            return Resolution(text=original, status="unresolved", unrecognized=(text.strip(),), via="code")
         route = entry.get("route")
         drugs = tuple(sorted(set(entry["drugs"])))
         rest = code.group(2).strip()
@@ -106,7 +106,7 @@ def resolve(table: NameTable, text: str) -> Resolution:
             parsed = resolve(table, f"{base} {rest}")
             if tuple(sorted(parsed.drugs)) == drugs:
                 return parsed._replace(text=original, drugs=drugs, matched=(f"rxcui {code.group(1)}",), via="code")
-        return Resolution(original, "resolved", drugs=drugs, matched=(f"rxcui {code.group(1)}",),
+        return Resolution(text=original, status="resolved", drugs=drugs, matched=(f"rxcui {code.group(1)}",),
                           route=route, route_source="product" if route else None, via="code")
 
     folded = _ALCOHOL_FREE.sub(" ", sig.undot(fold(text)))
@@ -202,8 +202,8 @@ def resolve(table: NameTable, text: str) -> Resolution:
     if unrecognized:
         suggestions = _suggest_for(table, unrecognized)
     return Resolution(
-        original,
-        status,
+        text=original,
+        status=status,
         drugs=tuple(drugs),
         matched=tuple(m[2] for m in matches),
         unrecognized=tuple(unrecognized),
@@ -281,9 +281,9 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
             if q is None:
                 continue
             if match.group(3).startswith(("d", "24")):
-                strengths.append(Strength(ident, None, q, "stated-daily"))
+                strengths.append(Strength(drug=ident, per_dose=None, daily=q, basis="stated-daily"))
             else:
-                strengths.append(Strength(ident, q, Quantity(round(q.value * 24.0, 6), q.unit), "rate"))
+                strengths.append(Strength(drug=ident, per_dose=q, daily=Quantity(value=round(q.value * 24.0, 6), unit=q.unit), basis="rate"))
             continue
         if kind == "conc":
             q = _quantity(match.group(1), match.group(2))
@@ -294,15 +294,15 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
                 note = note or "concentration has a zero volume; daily dose not computed"
                 continue
             if volume is None:
-                strengths.append(Strength(ident, None, None, "scheduled"))
+                strengths.append(Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"))
                 note = note or "concentration given without a volume per dose; daily dose not computed"
                 continue
-            dose = Quantity(q.value / per_volume * volume, q.unit)
+            dose = Quantity(value=q.value / per_volume * volume, unit=q.unit)
         else:
             dose = _quantity(match.group(1), match.group(2))
             if dose is None:
                 continue
-            dose = Quantity(dose.value * count, dose.unit)
+            dose = Quantity(value=dose.value * count, unit=dose.unit)
         daily = None
         basis = "scheduled"
         if ident in several:
@@ -314,7 +314,7 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
         elif frequency.per_day is None:
             note = note or "as-needed without an interval; daily dose not computed"
         else:
-            daily = Quantity(round(dose.value * frequency.per_day, 6), dose.unit)
+            daily = Quantity(value=round(dose.value * frequency.per_day, 6), unit=dose.unit)
             basis = "as-needed-maximum" if frequency.as_needed else "scheduled"
-        strengths.append(Strength(ident, dose, daily, basis))
+        strengths.append(Strength(drug=ident, per_dose=dose, daily=daily, basis=basis))
     return tuple(strengths), note

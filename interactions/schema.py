@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .vocab import CONFIDENCES, EFFECTS, ID_PATTERN, MASS_UNITS, ROUTES, RULE_KINDS, SEVERITIES, SOURCE_KINDS, did_you_mean
+from . import conditions, kinds
+from .vocab import CONFIDENCES, EFFECTS, ID_PATTERN, MASS_UNITS, ROUTES, SEVERITIES, SOURCE_KINDS, did_you_mean
 from .yamltree import Map, Node, Scalar, Seq
 
 
@@ -16,6 +17,26 @@ def describe(node: Node) -> str:
         hint = f' (quote it: "{node.text}")' if node.type in ("boolean", "integer", "number", "null") else ""
         return f"{node.type} {node.text!r}{hint}"
     return "a list" if isinstance(node, Seq) else "a mapping"
+
+
+class Entry(dict):
+    """A validated mapping from a rule file: its keys and values, plus where it was written.
+
+    `path` and `line` locate the mapping; `lines` gives the line of each key. The location is
+    kept beside the data, never inside it, so the data can be compiled as it is.
+    """
+
+    __slots__ = ("path", "line", "lines")
+
+    def __init__(self, path: str, line: int, data=(), lines=None):
+        super().__init__(data)
+        self.path = path
+        self.line = line
+        self.lines = dict(lines or {})
+
+    def where(self, key: str | None = None) -> tuple:
+        """Return (path, line) of the entry, or of one of its keys when that key was written."""
+        return self.path, self.lines.get(key, self.line) if key else self.line
 
 
 class Ctx:
@@ -146,7 +167,7 @@ def record(fields: dict, what: str = "entry") -> Validator:
         if not isinstance(node, Map):
             ctx.error(node.line, f"{label}: expected a mapping, got {describe(node)}")
             return None
-        out: dict = {"_line": node.line, "_lines": {}}
+        out = Entry(ctx.path, node.line)
         for name in node.items:
             if name not in fields:
                 ctx.error(node.key_lines[name], f"{label}: unknown key '{name}'{did_you_mean(name, fields)}")
@@ -155,7 +176,7 @@ def record(fields: dict, what: str = "entry") -> Validator:
                 value = validator(node.items[name], ctx, f"{label}: '{name}'")
                 if value is not None:
                     out[name] = value
-                    out["_lines"][name] = node.key_lines[name]
+                    out.lines[name] = node.key_lines[name]
             elif required:
                 ctx.error(node.line, f"{label}: missing required key '{name}'")
         return out
@@ -217,20 +238,6 @@ LOOKALIKE = {
     "source": (REFS, True),
 }
 
-WHEN = record(
-    {
-        "age_at_least": (number(minimum=0, maximum=150), False),
-        "egfr_below": (number(minimum=0, maximum=300), False),
-        "daily_dose_at_least": (QUANTITY, False),
-        "route": (ROUTE_LIST, False),
-    }
-)
-ESCALATION = record(
-    {"when": (WHEN, True), "severity": (enum(SEVERITIES), True), "reason": (string, True), "references": (REFS, True)}
-)
-NOTE = record({"when": (WHEN, True), "text": (string, True), "references": (REFS, True)})
-
-
 def side(node: Node, ctx: Ctx, label: str):
     """Accept a rule side: an id, or {of: id, route: [...]}."""
     if isinstance(node, Map):
@@ -242,44 +249,49 @@ def side(node: Node, ctx: Ctx, label: str):
     return None if value is None else {"of": value, "route": None}
 
 
-RULE_COMMON = {
-    "id": (ident, True),
-    "kind": (enum(RULE_KINDS), True),
-    "severity": (enum(SEVERITIES), True),
-    "effect": (enum(EFFECTS), True),
-    "title": (string, True),
-    "message": (string, True),
-    "mechanism": (string, True),
-    "management": (string, True),
-    "references": (REFS, True),
-    "escalate": (list_of(ESCALATION), False),
-    "notes": (list_of(NOTE), False),
+def _ignore(node: Node, ctx: Ctx, label: str):
+    return None
+
+
+def _declared(spec: dict) -> dict:
+    """Turn fields declared as data, {key: (type name, required)}, into {key: (validator, required)}."""
+    return {key: (TYPES[type_name], required) for key, (type_name, required) in spec.items()}
+
+
+TYPES: dict = {
+    "id": ident,
+    "string": string,
+    "refs": REFS,
+    "routes": ROUTE_LIST,
+    "quantity": QUANTITY,
+    "severity": enum(SEVERITIES),
+    "effect": enum(EFFECTS),
+    "kind": enum(tuple(kinds.KINDS)),
+    "age": number(minimum=0, maximum=150),
+    "egfr-threshold": number(minimum=1, maximum=300),
+    "drug-count": number(minimum=2, maximum=50, integer=True),
+    "two-sides": list_of(side, min_items=2, max_items=2),
+    "severity-by-route": map_of(enum(ROUTES), enum(SEVERITIES)),
 }
-RULE_KIND_FIELDS = {
-    "pair": {"between": (list_of(side, min_items=2, max_items=2), True)},
-    "additive": {"class": (ident, True), "min_drugs": (number(minimum=2, maximum=50, integer=True), False)},
-    "burden": {"class": (ident, True), "min_drugs": (number(minimum=2, maximum=50, integer=True), True)},
-    "renal": {"subject": (ident, True), "egfr_below": (number(minimum=1, maximum=300), True)},
-    "dose-limit": {"subject": (ident, True), "route": (ROUTE_LIST, True), "max_daily": (QUANTITY, True)},
-    "discontinuation": {
-        "subject": (ident, True),
-        "severity_by_route": (map_of(enum(ROUTES), enum(SEVERITIES)), False),
-    },
-}
+TYPES["when"] = record(_declared(conditions.WHEN_FIELDS))
+TYPES["escalations"] = list_of(record(_declared(conditions.ESCALATION_FIELDS)))
+TYPES["notes"] = list_of(record(_declared(conditions.NOTE_FIELDS)))
+RULE_COMMON = _declared(kinds.RULE_COMMON)
+KIND_FIELDS = {name: _declared(kind.fields) for name, kind in kinds.KINDS.items()}
 
 
 def rule(node: Node, ctx: Ctx, label: str):
-    """Accept a rule; the allowed keys depend on its kind."""
+    """Accept a rule: the keys every rule has, plus those its kind declares in kinds.KINDS."""
     kind_node = node.items.get("kind") if isinstance(node, Map) else None
-    kind = kind_node.value if isinstance(kind_node, Scalar) and kind_node.value in RULE_KIND_FIELDS else None
+    kind = kind_node.value if isinstance(kind_node, Scalar) and kind_node.value in KIND_FIELDS else None
     fields = dict(RULE_COMMON)
     if kind:
-        fields.update(RULE_KIND_FIELDS[kind])
+        fields.update(KIND_FIELDS[kind])
     else:
-        # Unknown kind: accept any kind-specific key so that only the kind is reported.
-        for extra in RULE_KIND_FIELDS.values():
+        # Unknown kind: accept any kind's keys, so that only the kind itself is reported.
+        for extra in KIND_FIELDS.values():
             for name in extra:
-                fields.setdefault(name, ((lambda n, c, l: None), False))
+                fields.setdefault(name, (_ignore, False))
     return record(fields)(node, ctx, label)
 
 

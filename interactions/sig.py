@@ -217,7 +217,7 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
         for _, match in found:
             spans.append(match.span())
         label = "; ".join(m.group(0).strip() for _, m in sorted(found, key=lambda f: f[1].start()))
-        return Frequency(label, None, as_needed), spans
+        return Frequency(text=label, per_day=None, as_needed=as_needed), spans
     for meaning, match in found:
         spans.append(match.span())
         if meaning == "interval":
@@ -230,7 +230,7 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
         label = match.group(0).strip()
         if as_needed:
             label = f"{label} {prn_match.word}"
-        return Frequency(label, per_day, as_needed), spans
+        return Frequency(text=label, per_day=per_day, as_needed=as_needed), spans
     if as_needed:
-        return Frequency(prn_match.word, None, True), spans
+        return Frequency(text=prn_match.word, per_day=None, as_needed=True), spans
     return None, spans

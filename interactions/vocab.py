@@ -37,7 +37,6 @@ ROUTES = (
     "vaginal",
 )
 
-RULE_KINDS = ("pair", "additive", "burden", "renal", "dose-limit", "discontinuation")
 SOURCE_KINDS = (
     "label",
     "guideline",

@@ -52,7 +52,7 @@ def test_a_drug_never_interacts_with_itself(index):
 
 def test_traversal_goes_upward_only(index):
     # lorazepam reaches benzodiazepine and its parents, never its siblings
-    reach = index.reach["lorazepam"]
+    reach = index.reach("lorazepam")
     assert "class:benzodiazepine" in reach and "class:cns-depressant" in reach
     assert not any(key.startswith("drug:") for key in reach)
     assert "class:z-drug" not in reach

@@ -1,0 +1,188 @@
+"""The rule kinds: one registry entry per kind, with its fields, its sides and how it is evaluated.
+
+The schema validates a rule with `KINDS[kind].fields`, the graph links a rule to the
+nodes named by `KINDS[kind].sides(rule)`, the loader checks those names, and the
+engine evaluates the rule with `KINDS[kind]`: pairwise kinds in the engine's pair pass
+(behind `gate`), the others through `evaluate`. An option that is declared here is
+read here, so the schema can never accept what the engine ignores.
+
+`evaluate(checker, rule)` and `gate(checker, rule)` receive the engine's per-list
+checker, which offers: `patient`, `uses` and `previous_uses` ({drug: Involved}),
+`with_strength` (drugs given with a strength), `members(rule, uses=None)` (the
+(drug, path) pairs that reach the rule's subject), `name(drug)`, `add(...)` (record a
+finding) and `ask(text)` (record missing context).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .conditions import Context, escalate, notes, num
+from .model import to_unit
+
+
+class Kind(namedtuple("Kind", "fields about sides pairwise gate evaluate uses_subject_conditions")):
+    """One rule kind.
+
+    - `fields`: the kind's own keys, {key: (type name, required)}, on top of RULE_COMMON
+      (schema.TYPES turns each type name into its validator);
+    - `about`: the key that names what the rule is about (for messages and locations);
+    - `sides(rule)`: [{"of": id, "route": [...] or None}], the graph nodes the rule hangs from;
+    - `pairwise`: evaluated per pair of drugs (the most severe, most specific rule wins a pair);
+    - `gate(checker, rule)`: for pairwise kinds, whether the rule may fire on this list at all (None: always);
+    - `evaluate(checker, rule)`: for the other kinds, add its findings;
+    - `uses_subject_conditions`: whether `when` may test the subject's daily dose and route.
+    """
+
+    __slots__ = ()
+
+
+# --- pairwise kinds -----------------------------------------------------------------------
+
+def _pair_sides(rule: dict) -> list:
+    return [side for side, _ in rule["between"]]
+
+
+def _class_side(rule: dict) -> list:
+    return [{"of": rule["class"], "route": None}]
+
+
+def _additive_gate(checker, rule) -> bool:
+    """An additive rule fires only when at least `min_drugs` drugs of the list belong to its class."""
+    return len(checker.members(rule)) >= rule.get("min_drugs", 2)
+
+
+# --- subject kinds ------------------------------------------------------------------------
+
+def _subject_side(rule: dict) -> list:
+    return [{"of": rule["subject"], "route": None}]
+
+
+def _context_finding(checker, rule, drug, path, reasons, ctx: Context) -> None:
+    esc = escalate(rule, ctx)
+    texts, note_refs = notes(rule, ctx)
+    checker.add(rule, [drug], [path], severity=esc.severity, reasons=[*reasons, *esc.reasons], notes=texts,
+                context=esc.context_needed, extra_refs=[*esc.references, *note_refs])
+
+
+def _burden(checker, rule) -> None:
+    """Three or more drugs under one class: one finding listing them all."""
+    members = checker.members(rule)
+    if len(members) < rule["min_drugs"]:
+        return
+    esc = escalate(rule, Context(checker.patient))
+    checker.add(rule, [m[0] for m in members], [m[1] for m in members], severity=esc.severity, reasons=esc.reasons,
+                context=esc.context_needed, extra_refs=esc.references)
+
+
+def _renal(checker, rule) -> None:
+    """The subject with eGFR below the rule's threshold; asks for eGFR when it is not given."""
+    patient = checker.patient
+    for drug, path in checker.members(rule):
+        use = checker.uses[drug]
+        if patient.egfr is None:
+            checker.ask(f"{rule['id']}: eGFR not given; {checker.name(drug)} is {rule['severity']} when eGFR < {num(rule['egfr_below'])}")
+            continue
+        if patient.egfr >= rule["egfr_below"]:
+            continue
+        reasons = [f"{rule['severity']} because eGFR {num(patient.egfr)} < {num(rule['egfr_below'])}"]
+        _context_finding(checker, rule, drug, path, reasons, Context(patient, use.daily_dose, use.route))
+
+
+def _dose_limit(checker, rule) -> None:
+    """The subject's daily dose on the rule's routes above `max_daily`."""
+    limit = rule["max_daily"]
+    for drug, path in checker.members(rule):
+        use = checker.uses[drug]
+        if use.route not in rule["route"]:
+            continue
+        if use.daily_dose is None:
+            if drug in checker.with_strength:
+                checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}")
+            continue
+        value = to_unit(use.daily_dose, limit["unit"])
+        if value is None or value <= limit["value"]:
+            continue
+        reasons = [f"{rule['severity']} because {num(value)} {limit['unit']}/day ({use.route}) > {num(limit['value'])} {limit['unit']}/day"]
+        _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route))
+
+
+def _discontinuation(checker, rule) -> None:
+    """The subject on the previous list and not on the current one, or moved off a route in `severity_by_route`."""
+    previous = checker.previous_uses
+    if not previous:
+        return  # nothing can have been stopped without a previous list
+    by_route = rule.get("severity_by_route", {})
+    for drug, path in checker.members(rule, previous):
+        before, now = previous[drug], checker.uses.get(drug)
+        if now is None or before.route == now.route or before.route not in by_route:
+            continue
+        # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
+        # do not replace it; that is an intrathecal discontinuation.
+        severity = by_route[before.route]
+        reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: the {before.route} route is being stopped"]
+        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous)
+    if checker.members(rule):
+        # Something still reaches the subject (e.g. one benzodiazepine replaced by
+        # another): that is a switch, not abrupt stopping.
+        return
+    stopped = {d: u for d, u in previous.items() if d not in checker.uses}
+    for drug, path in checker.members(rule, stopped):
+        use = stopped[drug]
+        severity = by_route.get(use.route, rule["severity"])
+        reasons = []
+        context = []
+        if use.route in by_route:
+            reasons.append(f"{severity} because the route was {use.route}")
+        if use.route_source == "default" and by_route:
+            alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
+            context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
+        texts, note_refs = notes(rule, Context(checker.patient, use.daily_dose, use.route))
+        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, notes=texts, context=context, uses=stopped, extra_refs=note_refs)
+
+
+KINDS = {
+    "pair": Kind(
+        fields={"between": ("two-sides", True)},
+        about="between", sides=_pair_sides, pairwise=True, gate=None, evaluate=None, uses_subject_conditions=False,
+    ),
+    "additive": Kind(
+        fields={"class": ("id", True), "min_drugs": ("drug-count", False)},
+        about="class", sides=_class_side, pairwise=True, gate=_additive_gate, evaluate=None, uses_subject_conditions=False,
+    ),
+    "burden": Kind(
+        fields={"class": ("id", True), "min_drugs": ("drug-count", True)},
+        about="class", sides=_class_side, pairwise=False, gate=None, evaluate=_burden, uses_subject_conditions=False,
+    ),
+    "renal": Kind(
+        fields={"subject": ("id", True), "egfr_below": ("egfr-threshold", True)},
+        about="subject", sides=_subject_side, pairwise=False, gate=None, evaluate=_renal, uses_subject_conditions=True,
+    ),
+    "dose-limit": Kind(
+        fields={"subject": ("id", True), "route": ("routes", True), "max_daily": ("quantity", True)},
+        about="subject", sides=_subject_side, pairwise=False, gate=None, evaluate=_dose_limit, uses_subject_conditions=True,
+    ),
+    "discontinuation": Kind(
+        fields={"subject": ("id", True), "severity_by_route": ("severity-by-route", False)},
+        about="subject", sides=_subject_side, pairwise=False, gate=None, evaluate=_discontinuation, uses_subject_conditions=True,
+    ),
+}
+# Keys every rule has, whatever its kind.
+RULE_COMMON = {
+    "id": ("id", True),
+    "kind": ("kind", True),
+    "severity": ("severity", True),
+    "effect": ("effect", True),
+    "title": ("string", True),
+    "message": ("string", True),
+    "mechanism": ("string", True),
+    "management": ("string", True),
+    "references": ("refs", True),
+    "escalate": ("escalations", False),
+    "notes": ("notes", False),
+}
+
+
+def sides(rule: dict) -> list:
+    """Return the rule's sides as [{'of': id, 'route': [...] or None}]."""
+    return KINDS[rule["kind"]].sides(rule)

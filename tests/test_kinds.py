@@ -1,0 +1,178 @@
+"""Every option a rule kind declares does what the schema says: one test per (kind, option)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from interactions import check
+from interactions.index import load_index
+from interactions.kinds import KINDS, RULE_COMMON
+
+
+def edit_rule(rules_copy, rule_id: str, old: str, new: str) -> None:
+    """Replace `old` by `new` inside one rule of rules/rules.yaml."""
+    path = rules_copy / "rules.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f'  - id: "{rule_id}"')
+    end = text.find("\n  - id: ", start + 1)
+    end = len(text) if end < 0 else end
+    block = text[start:end]
+    assert old in block, (rule_id, old)
+    path.write_text(text[:start] + block.replace(old, new, 1) + text[end:], encoding="utf-8")
+
+
+def findings(index, meds, **kwargs) -> dict:
+    return {f.id: f for f in check(meds, rules=index, **kwargs).findings}
+
+
+# --- pair ----------------------------------------------------------------------------------
+
+def test_pair_between_names_the_two_sides(index):
+    got = findings(index, ["oxycodone", "lorazepam"])
+    assert got["opioid-benzodiazepine"].drugs == ("lorazepam", "oxycodone")
+
+
+def test_pair_side_route_restricts_that_side(index):
+    rule = "intrathecal-baclofen-neuraxial-morphine"
+    assert rule in {r.id for f in findings(index, ["baclofen 400 mcg/day intrathecal", "morphine 1 mg epidural"]).values() for r in (f, *f.related)}
+    assert rule not in {r.id for f in findings(index, ["baclofen 10 mg po tid", "morphine 1 mg epidural"]).values() for r in (f, *f.related)}
+
+
+def test_pair_escalate_and_notes_are_honoured(rules_copy, tmp_path):
+    edit_rule(rules_copy, "opioid-benzodiazepine", 'references: ["fda-dsc-2016-08-31"', '''escalate:
+      - when: {age_at_least: 65}
+        severity: "contraindicated"
+        reason: "age {age} >= 65"
+        references: ["beers-2023-table-5"]
+    notes:
+      - when: {egfr_below: 30}
+        text: "eGFR {egfr} is below 30."
+        references: ["beers-2023-table-5"]
+    references: ["fda-dsc-2016-08-31"''')
+    index = load_index(rules_copy)
+    old = findings(index, ["oxycodone", "lorazepam"], patient={"age": 80, "egfr": 20})["opioid-benzodiazepine"]
+    assert old.severity == "contraindicated"
+    assert old.reasons == ("contraindicated because age 80 >= 65",)
+    assert old.notes == ("eGFR 20 is below 30.",)
+    young = findings(index, ["oxycodone", "lorazepam"], patient={"age": 40, "egfr": 90})["opioid-benzodiazepine"]
+    assert (young.severity, young.reasons, young.notes) == ("major", (), ())
+    unknown = findings(index, ["oxycodone", "lorazepam"])["opioid-benzodiazepine"]
+    assert unknown.severity == "major"
+    assert unknown.context_needed == ("age not given: would be contraindicated when age >= 65",)
+
+
+# --- additive --------------------------------------------------------------------------------
+
+def test_additive_class_groups_every_member_in_one_finding(index):
+    got = findings(index, ["baclofen", "zolpidem", "hydroxyzine"])
+    assert got["additive-cns-depression"].drugs == ("baclofen", "hydroxyzine", "zolpidem")
+
+
+def test_additive_min_drugs_is_honoured(rules_copy):
+    """The bug that started the kinds registry: min_drugs was accepted by the schema and ignored."""
+    edit_rule(rules_copy, "additive-cns-depression", "min_drugs: 2", "min_drugs: 3")
+    index = load_index(rules_copy)
+    assert "additive-cns-depression" not in findings(index, ["baclofen", "zolpidem"])
+    got = findings(index, ["baclofen", "zolpidem", "hydroxyzine"])
+    assert got["additive-cns-depression"].drugs == ("baclofen", "hydroxyzine", "zolpidem")
+
+
+def test_additive_min_drugs_lets_a_lower_rule_win_the_pair(rules_copy):
+    # With the additive rule switched off for a two-drug list, the pair falls to the next rule.
+    edit_rule(rules_copy, "additive-cns-depression", "min_drugs: 2", "min_drugs: 3")
+    index = load_index(rules_copy)
+    assert set(findings(index, ["baclofen", "amitriptyline"])) == {"baclofen-tricyclic"}
+
+
+# --- burden ------------------------------------------------------------------------------------
+
+def test_burden_class_and_min_drugs(rules_copy):
+    index = load_index(rules_copy)
+    assert "cns-active-burden" not in findings(index, ["baclofen", "sertraline"])
+    assert findings(index, ["baclofen", "sertraline", "gabapentin"])["cns-active-burden"].drugs == ("baclofen", "gabapentin", "sertraline")
+    edit_rule(rules_copy, "cns-active-burden", "min_drugs: 3", "min_drugs: 4")
+    index = load_index(rules_copy)
+    assert "cns-active-burden" not in findings(index, ["baclofen", "sertraline", "gabapentin"])
+
+
+# --- renal -------------------------------------------------------------------------------------
+
+def test_renal_subject_and_egfr_below(rules_copy):
+    index = load_index(rules_copy)
+    assert "baclofen-renal-impairment" in findings(index, ["baclofen"], patient={"egfr": 59})
+    assert "baclofen-renal-impairment" not in findings(index, ["baclofen"], patient={"egfr": 60})
+    assert "baclofen-renal-impairment" not in findings(index, ["tizanidine"], patient={"egfr": 20})
+    edit_rule(rules_copy, "baclofen-renal-impairment", "egfr_below: 60", "egfr_below: 30")
+    index = load_index(rules_copy)
+    assert "baclofen-renal-impairment" not in findings(index, ["baclofen"], patient={"egfr": 45})
+
+
+# --- dose-limit ----------------------------------------------------------------------------------
+
+def test_dose_limit_subject_route_and_max_daily(rules_copy):
+    index = load_index(rules_copy)
+    rule = "baclofen-oral-dose-above-maximum"
+    assert rule in findings(index, ["baclofen 30 mg po tid"])
+    assert rule not in findings(index, ["baclofen 20 mg po qid"])
+    # route: an intrathecal dose is never compared with the oral limit.
+    assert rule not in findings(index, ["baclofen 100 mg/day intrathecal"])
+    edit_rule(rules_copy, rule, 'max_daily: {value: 80, unit: "mg"}', 'max_daily: {value: 60, unit: "mg"}')
+    index = load_index(rules_copy)
+    assert rule in findings(index, ["baclofen 20 mg po qid"])
+
+
+# --- discontinuation ---------------------------------------------------------------------------
+
+def test_discontinuation_subject_and_severity_by_route(index):
+    rule = "baclofen-discontinuation"
+    assert findings(index, ["lisinopril"], previous=["baclofen 10 mg tid"])[rule].severity == "major"
+    assert findings(index, ["lisinopril"], previous=["baclofen 400 mcg/day intrathecal"])[rule].severity == "contraindicated"
+    assert rule not in findings(index, ["baclofen 10 mg tid"], previous=["baclofen 10 mg tid"])
+
+
+# --- the registry itself ---------------------------------------------------------------------------
+
+TESTED = {
+    ("pair", "between"): test_pair_between_names_the_two_sides,
+    ("additive", "class"): test_additive_class_groups_every_member_in_one_finding,
+    ("additive", "min_drugs"): test_additive_min_drugs_is_honoured,
+    ("burden", "class"): test_burden_class_and_min_drugs,
+    ("burden", "min_drugs"): test_burden_class_and_min_drugs,
+    ("renal", "subject"): test_renal_subject_and_egfr_below,
+    ("renal", "egfr_below"): test_renal_subject_and_egfr_below,
+    ("dose-limit", "subject"): test_dose_limit_subject_route_and_max_daily,
+    ("dose-limit", "route"): test_dose_limit_subject_route_and_max_daily,
+    ("dose-limit", "max_daily"): test_dose_limit_subject_route_and_max_daily,
+    ("discontinuation", "subject"): test_discontinuation_subject_and_severity_by_route,
+    ("discontinuation", "severity_by_route"): test_discontinuation_subject_and_severity_by_route,
+}
+
+
+def test_every_option_of_every_kind_has_a_test():
+    declared = {(name, field) for name, kind in KINDS.items() for field in kind.fields}
+    assert declared == set(TESTED)
+
+
+def test_escalate_and_notes_are_common_to_every_kind():
+    assert {"escalate", "notes"} <= set(RULE_COMMON)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_kind_is_evaluated_one_way(kind):
+    entry = KINDS[kind]
+    # Pairwise kinds go through the pair pass (optionally gated); the others through evaluate.
+    assert entry.pairwise == (entry.evaluate is None)
+    assert entry.pairwise or entry.gate is None
+
+
+def test_dose_conditions_on_a_rule_without_a_subject_are_rejected(rules_copy, cli_run):
+    edit_rule(rules_copy, "opioid-benzodiazepine", 'references: ["fda-dsc-2016-08-31"', '''notes:
+      - when: {daily_dose_at_least: {value: 20, unit: "mg"}}
+        text: "high dose"
+        references: ["beers-2023-table-5"]
+    references: ["fda-dsc-2016-08-31"''')
+    result = cli_run("rules", "validate", "--rules", str(rules_copy))
+    assert result.exit_code == 2
+    assert re.search(r"rules\.yaml:\d+: rule 'opioid-benzodiazepine': notes: 'daily_dose_at_least' and 'route' need a rule with a subject", result.stdout)
