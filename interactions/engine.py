@@ -33,6 +33,7 @@ DBI_ROUTES = ("oral", "sublingual", "buccal")
 # How many distinct medication lines and drug pairs the index remembers (see _line and _pair_outcome).
 LINE_CACHE = 65_536
 PAIR_CACHE = 262_144
+_NONE = frozenset()
 _ROUTE_PRIORITY = {"stated": 3, "product": 2, "form": 1, "default": 0, None: -1}
 
 
@@ -173,7 +174,7 @@ class _Checker:
         index = self.index
         uses = self.uses
         # A pairwise rule whose gate is shut for this list (e.g. min_drugs not reached) takes no part.
-        excluded = frozenset(rid for rid in index.gated if not KINDS[index.rules[rid]["kind"]].gate(self, index.rules[rid]))
+        excluded = frozenset(rid for rid in index.gated if not KINDS[index.rules[rid]["kind"]].gate(self, index.rules[rid])) or _NONE
         keyed = [_pair_key(index, uses[d]) for d in self.drugs]
         keyed = [k for k in keyed if k is not None]
         outcome_of = index.cached(_pair_outcome, PAIR_CACHE)
@@ -188,6 +189,9 @@ class _Checker:
             rule = index.rules[rid]
             drugs = sorted({d for o in hits for d in o.drugs})
             related = self.related([(o.related, *o.drugs) for o in hits if o.related])
+            if "escalate" not in rule and "notes" not in rule:
+                self.add(rule, drugs, [o.path for o in hits], related=related)
+                continue
             esc = escalate(rule, ctx)
             texts, note_refs = notes(rule, ctx)
             self.add(rule, drugs, [o.path for o in hits], severity=esc.severity, reasons=esc.reasons, notes=texts,
@@ -244,9 +248,13 @@ def _inputs(involved: tuple) -> tuple:
     return tuple(dict.fromkeys(text for inv in involved for text in inv.inputs))
 
 
-def _pair_key(index: Index, use: Involved) -> tuple | None:
-    """A drug on its route, as the pair cache knows it; None if the drug takes part in no pairwise rule."""
-    return (use.drug, use.route) if index.pair_rules(use.drug) else None
+def _pair_key(index: Index, use: Involved) -> str | None:
+    """A drug on its route ("drug route"), as the pair cache knows it; None if the drug takes part in no pairwise rule.
+
+    A string, not a tuple: a string keeps its hash, and the pair cache hashes each key per pair.
+    Drug ids have no spaces (the loader checks them); a route from the API might.
+    """
+    return f"{use.drug} {use.route}" if index.pair_rules(use.drug) else None
 
 
 class _PairOutcome(namedtuple("_PairOutcome", "rule path related drugs")):
@@ -255,14 +263,15 @@ class _PairOutcome(namedtuple("_PairOutcome", "rule path related drugs")):
     __slots__ = ()
 
 
-def _pair_outcome(index: Index, key_a: tuple, key_b: tuple, excluded: frozenset):
+def _pair_outcome(index: Index, key_a: str, key_b: str, excluded: frozenset):
     """Return the _PairOutcome for two drugs on their routes, or None.
 
     Per pair, the most severe rule wins, then the most specific one (the fewest drugs on its sides).
     A pure function of the index and its arguments, memoised per index by Index.cached:
     without it a nine-drug list takes ~1.9x as long (benchmarks/run.py, in-process nine-drug list).
     """
-    (a, route_a), (b, route_b) = key_a, key_b
+    a, route_a = key_a.split(" ", 1)
+    b, route_b = key_b.split(" ", 1)
     rules_a = index.pair_rules(a)
     rules_b = index.pair_rules(b)
     matched = []

@@ -25,9 +25,17 @@ class RuleStatic(namedtuple("RuleStatic", "kind severity effect title message me
 class Index:
     """The compiled rules, ready for checking: plain dicts plus the name table.
 
-    Tables derived from the rules (a drug's classes and rules, a rule's references) are
-    built on first use, since a check touches a handful of drugs, not all; each is
-    cached for the life of the index with `cached`, the one cache helper of the package.
+    Tables derived from the rules are built on first use, since a check touches a
+    handful of drugs, not all, and kept for the life of the index with `cached`, the one
+    cache helper of the package:
+
+    - `reach(drug)`: every class key a drug reaches going up the graph;
+    - `drug_rules(drug)`: {rule id: ((side, distance, path), ...)} for every rule the drug takes part in;
+    - `pair_rules(drug)`: the pairwise part of drug_rules;
+    - `subject_hits(drug)`: for rules with one side, ((rule id, (drug, rendered path)), ...);
+    - `rule_static(rule id)`: the parts of a rule every finding of it shares;
+    - `render_path(path)`: an upward path as 'drug → class → parent';
+    - `resolve(text)`: a medication string resolved (bounded: texts are unbounded).
     """
 
     def __init__(self, data: dict):
@@ -46,6 +54,15 @@ class Index:
         self.display = {f"drug:{d}": e["name"] for d, e in self.drugs.items()}
         self.display.update({f"class:{c}": e["name"] for c, e in self.classes.items()})
         self._caches: dict = {}
+        # Tables derived from the rules, each built on first use for one drug, rule or path.
+        self.reach = self.cached(_reach)
+        self.drug_rules = self.cached(_drug_rules)
+        self.pair_rules = self.cached(_pair_rules)
+        self.subject_hits = self.cached(_subject_hits)
+        self.rule_static = self.cached(_rule_static)
+        self.render_path = self.cached(_render_path)
+        self._references = self.cached(_references)
+        self.resolve = self.cached(_resolve, RESOLVE_CACHE)
 
     def cached(self, function, maxsize: int | None = None):
         """Return `function` with this index as its first argument, memoised for this index.
@@ -59,37 +76,9 @@ class Index:
             hit = self._caches[function] = functools.lru_cache(maxsize=maxsize)(functools.partial(function, self))
         return hit
 
-    def resolve(self, text: str):
-        """Resolve a medication string (memoised: lists repeat the same strings)."""
-        return self.cached(_resolve, RESOLVE_CACHE)(text)
-
-    def reach(self, drug: str) -> frozenset:
-        """Every class key a drug reaches going up the graph ('class:opioid', ...)."""
-        return self.cached(_reach)(drug)
-
-    def drug_rules(self, drug: str) -> dict:
-        """{rule id: ((side, distance, path), ...)} for every rule the drug takes part in."""
-        return self.cached(_drug_rules)(drug)
-
-    def pair_rules(self, drug: str) -> dict:
-        """The pairwise part of drug_rules."""
-        return self.cached(_pair_rules)(drug)
-
-    def subject_hits(self, drug: str) -> tuple:
-        """For rules with one side (additive, burden, renal, dose, stopping): ((rule id, (drug, rendered path)), ...)."""
-        return self.cached(_subject_hits)(drug)
-
-    def rule_static(self, rid: str) -> RuleStatic:
-        """The parts of a rule that every finding of it shares."""
-        return self.cached(_rule_static)(rid)
-
-    def references(self, ids: tuple) -> tuple:
+    def references(self, ids) -> tuple:
         """Return the Reference of each source id, in order."""
-        return self.cached(_references)(tuple(ids))
-
-    def render_path(self, path: tuple) -> str:
-        """Render an upward path as 'drug → class → parent'."""
-        return self.cached(_render_path)(path)
+        return self._references(tuple(ids))
 
     def path(self, did: str, target: str) -> tuple:
         """Return the upward path from a drug to a node it reaches, e.g. (drug, class, parent)."""
