@@ -6,7 +6,7 @@ import sys
 import click
 
 from . import __version__
-from .commands import CommandError, cache_dir, check_command, guarded, load, stream_name, write_problems
+from .commands import CheckOptions, CommandError, cache_dir, check_command, guarded, interrupted, load, stream_name, write_problems
 from .exitcodes import ERROR
 from .vocab import PATIENT_LIMITS, SEVERITIES
 
@@ -18,11 +18,13 @@ FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(["text", "json
 
 
 class _Cli(click.Group):
-    """A group that turns unexpected exceptions into exit code 2, never 1."""
+    """A group that turns Ctrl-C into exit code 130 and unexpected exceptions into 2, never 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            ctx.exit(interrupted(sys.stderr))
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the contract is "no report" = 2
@@ -69,9 +71,9 @@ def cli():
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
 def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color):
     """Check a medication list, given as arguments or with --input (text, JSON or FHIR R4)."""
-    code = guarded(lambda: check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file,
-                                         as_of.date() if as_of else None, color, sys.stdout, sys.stderr), sys.stderr)
-    sys.exit(code)
+    options = CheckOptions(medications=medications, input_file=input_file, previous_file=previous_file, fmt=fmt, fail_on=fail_on,
+                           rules_dir=rules_dir, age=age, egfr=egfr, as_of=as_of.date() if as_of else None, color=color)
+    sys.exit(guarded(lambda: check_command(options, sys.stdout, sys.stderr), sys.stderr))
 
 
 @cli.command()

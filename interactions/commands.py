@@ -7,8 +7,9 @@ nothing calls sys.exit, so both callers stay in charge of the process.
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 
-from .exitcodes import ERROR, exit_code
+from .exitcodes import ERROR, INTERRUPTED, exit_code
 from .vocab import LazyPattern
 
 
@@ -18,6 +19,19 @@ _ANSI = LazyPattern(r"\x1b\[[;?0-9]*[a-zA-Z]")
 
 class CommandError(Exception):
     """A user-facing failure: printed as 'interactions: <message>', exit code 2."""
+
+
+class CheckOptions(namedtuple(
+    "CheckOptions", "medications input_file previous_file fmt fail_on rules_dir age egfr as_of color",
+    defaults=((), None, None, "text", "minor", None, None, None, None, None),
+)):
+    """Everything the `check` command was asked for, from click or from the plain fast path.
+
+    `input_file` and `previous_file` are open binary streams or None; `as_of` is a date or None;
+    `color` is True, False or None (decide from the terminal).
+    """
+
+    __slots__ = ()
 
 
 def cache_dir() -> str:
@@ -67,11 +81,8 @@ def read_limited(stream) -> bytes:
     return stream.read(MAX_INPUT_BYTES + 1)
 
 
-def check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color, out, err) -> int:
-    """Run one check as the command line does; return the exit code.
-
-    `input_file` and `previous_file` are open binary streams or None; `as_of` is a date or None.
-    """
+def check_command(options: CheckOptions, out, err) -> int:
+    """Run one check as the command line does; write the report to `out` and return the exit code."""
     from .engine import check
     from .formatters import FORMATTERS
     from .inputs import InputError, combine, parse_arguments, parse_input, parse_previous
@@ -79,38 +90,53 @@ def check_command(medications, input_file, fmt, fail_on, rules_dir, age, egfr, p
 
     try:
         parsed = ParsedInput(request=CheckRequest(medications=()))
-        if input_file is not None:
+        if options.input_file is not None:
+            as_of = options.as_of
             if as_of is None:
                 from datetime import date
 
                 as_of = date.today()
-            parsed = parse_input(read_limited(input_file), stream_name(input_file), as_of)
-        previous = parse_previous(read_limited(previous_file), stream_name(previous_file)) if previous_file is not None else None
-        request = combine(parse_arguments(medications), parsed, previous, age, egfr)
+            parsed = parse_input(read_limited(options.input_file), stream_name(options.input_file), as_of)
+        previous = None
+        if options.previous_file is not None:
+            previous = parse_previous(read_limited(options.previous_file), stream_name(options.previous_file))
+        request = combine(parse_arguments(options.medications), parsed, previous, options.age, options.egfr)
     except InputError as exc:
         raise CommandError(str(exc)) from None
-    report = check(load(rules_dir, err), request, parsed.skipped, parsed.notes)
-    colored = use_color(color, out) and fmt == "text"
-    text = FORMATTERS[fmt](report, color=colored)
+    report = check(load(options.rules_dir, err), request, parsed.skipped, parsed.notes)
+    colored = use_color(options.color, out) and options.fmt == "text"
+    text = FORMATTERS[options.fmt](report, color=colored)
     if not colored and "\x1b" in text:
         # Never pass escape sequences from names (e.g. a FHIR display) to a terminal uncoloured.
         text = _ANSI.sub("", text)
     out.write(text)
     out.flush()
-    return exit_code(report, fail_on)
+    return exit_code(report, options.fail_on)
 
 
 def guarded(run, err) -> int:
-    """Run `run()`; a CommandError exits 2 with its message, any other exception is an internal error (2)."""
+    """Run `run()`; a CommandError exits 2 with its message, Ctrl-C exits 130, any other exception is an internal error (2)."""
     try:
         return run()
     except CommandError as exc:
         err.write(f"interactions: {exc}\n")
         err.flush()
         return ERROR
-    except (SystemExit, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        return interrupted(err)
+    except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is "no report" = 2
         err.write(f"interactions: internal error: {type(exc).__name__}: {exc}\n")
         err.flush()
         return ERROR
+
+
+def interrupted(err) -> int:
+    """Say, in one line, that Ctrl-C stopped the command; return 130 (128 + SIGINT), never 1 (findings)."""
+    try:
+        err.write("interactions: interrupted\n")
+        err.flush()
+    except (OSError, ValueError):
+        pass
+    return INTERRUPTED

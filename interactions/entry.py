@@ -22,7 +22,7 @@ _FLAGS = {"--color": True, "--no-color": False}
 
 
 def plain_check(argv: list) -> dict | None:
-    """Return the check command's arguments if `argv` is a plain `check` command line, else None."""
+    """Return the check command's options (file names unopened) if `argv` is a plain `check` command line, else None."""
     if not argv or argv[0] != "check":
         return None
     found = {"medications": [], "fmt": "text", "fail_on": "minor", "age": None, "egfr": None,
@@ -98,16 +98,15 @@ def main(fast_exit: bool = True) -> None:
 
         click_main()
         return
-    from .commands import check_command, guarded
+    from .commands import CheckOptions, check_command, guarded, interrupted
 
-    plain.update(files)
+    plain.update(files, medications=tuple(plain["medications"]))
+    options = CheckOptions(**plain)
     out, err = sys.stdout, sys.stderr
     try:
-        code = guarded(lambda: check_command(tuple(plain["medications"]), plain["input_file"], plain["fmt"], plain["fail_on"], None,
-                                             plain["age"], plain["egfr"], plain["previous_file"], None, plain["color"], out, err), err)
-    except KeyboardInterrupt:
-        err.write("Aborted!\n")  # what click prints
-        code = 1
+        code = guarded(lambda: check_command(options, out, err), err)
+    except KeyboardInterrupt:  # between the check and the exit
+        code = interrupted(err)
     if fast_exit:
         try:
             sys.stdout.flush()

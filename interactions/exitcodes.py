@@ -6,6 +6,7 @@ OK = 0
 FINDINGS = 1
 ERROR = 2
 INCOMPLETE = 3
+INTERRUPTED = 130  # 128 + SIGINT, the shell convention for Ctrl-C
 
 
 def exit_code(report, fail_on: str = "minor") -> int:
@@ -19,6 +20,7 @@ def exit_code(report, fail_on: str = "minor") -> int:
     |      | (decided by the caller; an unexpected exception never exits 1)              |
     | 3    | a report was produced but it is incomplete (a name is unresolved or only    |
     |      | partly recognised) and there is no finding at or above `fail_on`            |
+    | 130  | interrupted by Ctrl-C (decided by the caller, like 2)                       |
     """
     if report.fails(fail_on):
         return FINDINGS

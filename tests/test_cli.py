@@ -269,3 +269,30 @@ def test_an_unpaired_surrogate_in_json_input_is_a_clear_error(cli_run, tmp_path)
     assert result.exit_code == 2
     assert result.stderr == (f"interactions: {path}: medications[1]: contains an unpaired UTF-16 surrogate "
                              "(e.g. a lone \\ud83d escape), not valid text\n")
+
+
+def test_ctrl_c_prints_one_line_and_exits_130_not_1(cli_run, monkeypatch):
+    def interrupt(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("interactions.engine.check", interrupt)
+    result = cli_run("check", "baclofen", "alcohol")
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "interactions: interrupted\n")
+
+
+def test_ctrl_c_in_a_real_batch_process_exits_130_with_one_line():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "interactions", "batch", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(b'{"id": "a", "medications": ["baclofen", "alcohol"]}\n')
+    proc.stdin.flush()
+    time.sleep(1.5)  # the record is read; the batch now waits for more input
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines()[-1] == "interactions: interrupted"
+    assert "Traceback" not in err.decode()

@@ -68,32 +68,24 @@ def test_structured_medication_input(index):
 
 
 @pytest.mark.parametrize(
-    "severities, complete, fail_on, code",
+    "meds, fail_on, highest, complete, code",
     [
-        ([], True, "minor", 0),
-        (["minor"], True, "minor", 1),
-        (["minor"], True, "moderate", 0),
-        (["major"], False, "major", 1),
-        ([], False, "minor", 3),
-        (["moderate"], False, "major", 3),
-        (["contraindicated"], True, "contraindicated", 1),
+        (["sertraline"], "minor", None, True, 0),
+        (["baclofen", "lisinopril"], "minor", "minor", True, 1),
+        (["baclofen", "lisinopril"], "moderate", "minor", True, 0),
+        (["baclofen", "alcohol", "baclofn"], "major", "major", False, 1),
+        (["baclofn"], "minor", None, False, 3),
+        (["baclofen", "zolpidem", "xyzzyq"], "major", "moderate", False, 3),
+        (["Xyrem", "alcohol"], "contraindicated", "contraindicated", True, 1),
     ],
 )
-def test_exit_code_table(severities, complete, fail_on, code):
-    class Finding:
-        def __init__(self, severity):
-            self.severity = severity
+def test_exit_code_table(index, meds, fail_on, highest, complete, code):
+    """The real exit_code on real reports, one row of its docstring table each."""
+    from interactions import check as run
 
-    from interactions.vocab import severity_at_least
-
-    class Report:
-        findings = [Finding(s) for s in severities]
-
-        def fails(self, threshold):
-            return any(severity_at_least(f.severity, threshold) for f in self.findings)
-
-    Report.complete = complete
-    assert exit_code(Report(), fail_on) == code
+    report = run(meds, rules=index)
+    assert (report.highest_severity, report.complete) == (highest, complete)
+    assert exit_code(report, fail_on) == code
 
 
 def test_batch_exit_code_table():

@@ -124,3 +124,11 @@ def test_the_real_process_flushes_everything_and_exits_with_the_code(args, code)
     result = subprocess.run([sys.executable, "-m", "interactions", "check", "--format", "json", *args], capture_output=True)
     assert result.returncode == code, result.stderr
     assert json.loads(result.stdout)["schema_version"] == "1"
+
+
+def test_ctrl_c_on_the_fast_path_exits_130_like_click(monkeypatch):
+    def interrupt(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("interactions.engine.check", interrupt)
+    assert _via_fast_path(["check", "baclofen"], monkeypatch) == (130, "", "interactions: interrupted\n")
