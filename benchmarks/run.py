@@ -174,12 +174,13 @@ def cds_load(python: Path, requests: int = 2000, concurrency: int = 20) -> dict:
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise RuntimeError("server did not start")
+                    raise RuntimeError("server did not start") from None
                 time.sleep(0.05)
         vocab = [v for v, _ in data.VOCABULARY]
         bodies = []
         for k, items in enumerate(data.random_lists(50, seed=11, low=3, high=10)):
-            meds = [{"resourceType": "MedicationRequest", "id": f"m{i}", "status": "active", "intent": "order", "medicationCodeableConcept": {"text": vocab[j]}} for i, j in enumerate(items)]
+            meds = [{"resourceType": "MedicationRequest", "id": f"m{i}", "status": "active", "intent": "order",
+                     "medicationCodeableConcept": {"text": vocab[j]}} for i, j in enumerate(items)]
             draft = dict(meds[0], status="draft")
             bodies.append(json.dumps({
                 "hook": "order-sign", "hookInstance": f"h{k}",
@@ -264,8 +265,9 @@ def main() -> None:
     print("in-process checks ...", flush=True)
     inproc = json.loads(subprocess.run([str(ours), "-c", INPROC, str(HERE), str(seconds)], capture_output=True, text=True, check=True, cwd=cwd).stdout)
     french = [[data.VOCABULARY[i][1] for i in items] for items in data.random_lists(2000, seed=7)]
-    peer_random = json.loads(subprocess.run([str(peer), peer_script, "rate", str(seconds)], input=json.dumps(french), capture_output=True, text=True, check=True).stdout)
-    peer_nine = json.loads(subprocess.run([str(peer), peer_script, "rate", str(seconds)], input=json.dumps([nine_fr]), capture_output=True, text=True, check=True).stdout)
+    peer_cmd = [str(peer), peer_script, "rate", str(seconds)]
+    peer_random = json.loads(subprocess.run(peer_cmd, input=json.dumps(french), capture_output=True, text=True, check=True).stdout)
+    peer_nine = json.loads(subprocess.run(peer_cmd, input=json.dumps([nine_fr]), capture_output=True, text=True, check=True).stdout)
     inproc["pddiansm_random_per_s"] = peer_random["median_checks_per_s"]
     inproc["pddiansm_nine_per_s"] = peer_nine["median_checks_per_s"]
     inproc["ratio_random_computed"] = inproc["random_computed_per_s"] / inproc["pddiansm_random_per_s"]
@@ -304,9 +306,11 @@ def main() -> None:
     for w in (1, 2):
         r = b[f"workers_{w}"]
         label = f"batch {r['records']:,} records, {w} worker(s) (s)"
-        print(f"{label:<48} {r['seconds']:>14.1f}   {r['records_per_s']:,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB" + (f"   {TARGETS['batch_2w_s']}" if w == 2 else ""))
+        target = f"   {TARGETS['batch_2w_s']}" if w == 2 else ""
+        print(f"{label:<48} {r['seconds']:>14.1f}   {r['records_per_s']:,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB{target}")
     print(f"{'compile full rule set (s)':<48} {results['compile']['median_s']:>14.2f}   {TARGETS['compile_s']}")
-    print(f"{'CDS Hooks p50 / p99 (ms)':<48} {cds['p50_ms']:>6.1f} / {cds['p99_ms']:<6.1f}   {cds['errors']} errors, {cds['requests_per_s']:.0f} req/s; {TARGETS['cds_p99_ms']}")
+    print(f"{'CDS Hooks p50 / p99 (ms)':<48} {cds['p50_ms']:>6.1f} / {cds['p99_ms']:<6.1f}   "
+          f"{cds['errors']} errors, {cds['requests_per_s']:.0f} req/s; {TARGETS['cds_p99_ms']}")
     print(f"\nfull results: {OUT / 'results.json'}")
 
 

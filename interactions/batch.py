@@ -12,9 +12,9 @@ from datetime import date
 from typing import Iterable, Iterator, NamedTuple
 
 from .engine import check
-from .model import CheckRequest, ParsedInput, Patient
 from .formatters import report_dict
 from .inputs import MAX_MEDICATIONS, InputError, parse_medication, parse_value
+from .model import CheckRequest, ParsedInput, Patient
 from .vocab import PATIENT_LIMITS
 
 CSV_REQUIRED = ("id", "medication")
@@ -168,7 +168,7 @@ def _csv_records(stream) -> Iterator[Record]:
             continue
         if not any(c.strip() for c in cells):
             continue
-        row = dict(zip(header, cells))
+        row = dict(zip(header, cells, strict=False))  # extra cells are reported just below
         if len(cells) > len(header):
             row["__error__"] = f"line {number}: {len(cells)} columns, more than the {len(header)} in the header"
         rid = row.get("id", "").strip()
@@ -253,7 +253,8 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
     except RecursionError:
         return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
     except Exception as exc:  # noqa: BLE001 - last resort: one record must never lose the others
-        return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: internal error while checking this record: {type(exc).__name__}"}), False, False, False, True)
+        message = f"line {record.line}: internal error while checking this record: {type(exc).__name__}"
+        return Outcome(_dump({"id": rid, "line": record.line, "error": message}), False, False, False, True)
     try:
         data = _dump({**report_dict(report), "id": rid, "line": record.line})
     except TypeError:  # orjson.JSONEncodeError: an unpaired surrogate that reached the report some other way

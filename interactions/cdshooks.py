@@ -7,9 +7,9 @@ from datetime import date
 from typing import Callable, NamedTuple
 
 from .engine import check
-from .model import DISCLAIMER, Finding, Report
 from .fhir import EGFR_LOINC, FhirError, read_fhir
 from .index import Index
+from .model import DISCLAIMER, Finding, Report
 
 CARD_NAMESPACE = uuid.UUID("7b0c4f2e-5a3d-4e8b-9c61-3f2d8a1e9b40")
 OVERRIDE_SYSTEM = "urn:interactions:override-reason"
@@ -133,7 +133,8 @@ def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | N
             for key in missing:
                 prefetch[key] = fetch(body, PREFETCH[key].replace("{{context.patientId}}", context["patientId"]))
         elif any(key in REQUIRED_PREFETCH for key in missing):
-            raise HookError(412, "processing", f"missing required prefetch {', '.join(k for k in missing if k in REQUIRED_PREFETCH)} and no fhirServer to fetch it from")
+            names = ", ".join(k for k in missing if k in REQUIRED_PREFETCH)
+            raise HookError(412, "processing", f"missing required prefetch {names} and no fhirServer to fetch it from")
 
     entries = list(drafts)
     for key in PREFETCH:

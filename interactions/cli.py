@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+
 import click
 
 from . import __version__
@@ -80,7 +81,8 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
 @click.argument("input_path", metavar="INPUT")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
               help="JSONL (check objects or FHIR bundles, one per line) or long CSV (id,medication,...).")
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True, help="Exit 1 if any record has a finding at or above this severity.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True,
+              help="Exit 1 if any record has a finding at or above this severity.")
 @RULES_OPTION
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes; output order is kept.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
@@ -128,13 +130,15 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
 @click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1024), help="Largest request body in bytes (413 above).")
 @click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds allowed to receive a request body (408 after).")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). CORS is off without it.")
-@click.option("--jwt-config", type=click.File("rb"), help="JSON: {\"base_url\": ..., \"issuers\": {iss: {\"jwks\": {...}}}}; requires a valid client JWT on every call.")
+@click.option("--jwt-config", type=click.File("rb"),
+              help="JSON: {\"base_url\": ..., \"issuers\": {iss: {\"jwks\": {...}}}}; requires a valid client JWT on every call.")
 def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_config):
     """Run the CDS Hooks service (needs: pip install 'interactions[server]')."""
     import json
 
     try:
-        from .server import Settings, jwt_config_problems, serve as run_server
+        from .server import Settings, jwt_config_problems
+        from .server import serve as run_server
     except ImportError as exc:
         _fail(f"the server needs extra packages: pip install 'interactions[server]' ({exc.name} is missing)")
     jwt = None
@@ -163,8 +167,8 @@ def rules():
 @RULES_OPTION
 def rules_validate(rules_dir):
     """Check every rule file; print each problem as file:line: message."""
-    from .index import compile_rules
     from .errors import RulesError
+    from .index import compile_rules
 
     try:
         data = compile_rules(rules_dir)
@@ -183,8 +187,8 @@ def rules_validate(rules_dir):
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the compiled index here instead of the cache.")
 def rules_compile(rules_dir, output):
     """Rebuild the compiled index of a rules folder."""
-    from .index import cache_path, compile_rules, write_json_atomic
     from .errors import RulesError
+    from .index import cache_path, compile_rules, write_json_atomic
 
     try:
         data = compile_rules(rules_dir)

@@ -12,7 +12,6 @@ from collections import namedtuple
 from .exitcodes import ERROR, INTERRUPTED, exit_code
 from .vocab import LazyPattern
 
-
 # What click.echo(color=False) strips: CSI sequences.
 _ANSI = LazyPattern(r"\x1b\[[;?0-9]*[a-zA-Z]")
 

@@ -107,7 +107,7 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
     strength: set = set()
     repeated: set = set()
     for line in lines:
-        for part, involved in zip(line.parts, line.uses):
+        for part, involved in zip(line.parts, line.uses, strict=True):
             if part.has_strength:
                 strength.add(part.drug)
             if part.drug in uses:

@@ -98,7 +98,8 @@ def _dose_limit(checker, rule) -> None:
             continue
         if use.daily_dose is None:
             if drug in checker.with_strength:
-                checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {num(limit['value'])} {limit['unit']}/day ({use.route}) is {rule['severity']}")
+                above = f"{num(limit['value'])} {limit['unit']}/day ({use.route})"
+                checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {above} is {rule['severity']}")
             continue
         value = to_unit(use.daily_dose, limit["unit"])
         if value is None or value <= limit["value"]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from . import schema
 from .conditions import SUBJECT_KEYS
-from .kinds import KINDS, sides
 from .errors import Problem, RulesError
+from .kinds import KINDS, sides
 from .ruledir import builtin_rules_dir, digest_files, rule_files
 from .vocab import did_you_mean, normalize_name
 from .yamltree import Map, Scalar, YamlError, parse_yaml
@@ -204,7 +204,7 @@ def _check_references(rs: RuleSet, problems: list) -> None:
         check_sources(entry, "look-alike pair", entry["source"])
         names = [n for n, _ in entry["names"]]
         owners = [owners_by_name.get(normalize_name(n)) for n in names]
-        for (name, line), owner in zip(entry["names"], owners):
+        for (name, line), owner in zip(entry["names"], owners, strict=True):
             if owner is None:
                 problems.append(Problem(entry.path, line, f"look-alike pair: '{name}' is not a known drug or product name"))
         if owners[0] is not None and owners[0] == owners[1]:

@@ -231,7 +231,7 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
     """Attribute parsed strengths to drugs and compute daily doses where possible."""
     # Each drug of each match, in the order written, with the token index where it ends.
     drug_positions = []
-    for start, end, _, owner in matches:
+    for _start, end, _, owner in matches:
         ids, _ = table.targets(owner)
         for ident in ids:
             drug_positions.append((end, ident, len(ids) > 1))

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from . import cdshooks
 from .index import Index
 
+
 @dataclass
 class Settings:
     """Server limits and security options."""
@@ -211,7 +212,8 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
 
     middleware = []
     if settings.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"]))
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                                     allow_headers=["Authorization", "Content-Type"]))
     return Starlette(
         routes=[
             Route("/cds-services", services, methods=["GET"]),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
-from .vocab import ROUTES
 from .model import Frequency, Quantity, to_unit  # noqa: F401 - to_unit is part of this module's interface
+from .vocab import ROUTES
 
 NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _UNIT = r"(mg|mcg|ug|µg|micrograms?|milligrams?|g|gm|grams?|units?|iu|meq|%)"
@@ -41,7 +41,8 @@ _FREQ_PATTERNS = [
     (re.compile(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
     (re.compile(r"\b(qod|every other day|alternate days)\b"), 0.5),
     (re.compile(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b"), 1.0 / 7.0),
-    (re.compile(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once)\b"), 1.0),
+    (re.compile(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
+                r"|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once)\b"), 1.0),
 ]
 # Indications are only skipped right after "PRN"/"as needed" (or "for", in the resolver):
 # elsewhere a word such as "sleep" or "night" can name a sedating product variant.
@@ -111,7 +112,8 @@ ROUTE_WORDS = {
     "epidural": "epidural",
     "iv": "intravenous", "intravenous": "intravenous", "intravenously": "intravenous",
     "im": "intramuscular", "intramuscular": "intramuscular", "intramuscularly": "intramuscular",
-    "sc": "subcutaneous", "sq": "subcutaneous", "subq": "subcutaneous", "subcut": "subcutaneous", "subcutaneous": "subcutaneous", "subcutaneously": "subcutaneous",
+    "sc": "subcutaneous", "sq": "subcutaneous", "subq": "subcutaneous", "subcut": "subcutaneous",
+    "subcutaneous": "subcutaneous", "subcutaneously": "subcutaneous",
     "td": "transdermal", "transdermal": "transdermal",
     "top": "topical", "topical": "topical", "topically": "topical",
     "pr": "rectal", "rectal": "rectal", "rectally": "rectal",

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 CASES = []
 for path in sorted(CASES_DIR.glob("*.yaml")):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from interactions.index import compile_rules
 from interactions.errors import RulesError
+from interactions.index import compile_rules
 from interactions.loader import read_rules
 
 MINIMAL = '''schema_version: 1

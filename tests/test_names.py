@@ -296,7 +296,7 @@ def test_strengths_attributed_to_each_ingredient(index):
 
 def test_every_cdc_product_code_row_resolves_to_its_ingredients(index):
     path = Path(builtin_rules_dir()) / "codes" / "rxnorm-products-cdc.tsv"
-    rows = [r for r in csv.reader((l for l in path.read_text().splitlines() if not l.startswith("#")), delimiter="\t")][1:]
+    rows = [r for r in csv.reader((row for row in path.read_text().splitlines() if not row.startswith("#")), delimiter="\t")][1:]
     assert len(rows) == 880
     for code, display, _ in rows:
         by_name = resolve(index.table, display)
@@ -329,9 +329,9 @@ def test_resolution_does_not_scan_all_names(index, monkeypatch):
 
 def test_every_cdc_benzodiazepine_and_opioid_product_warns_with_baclofen(index, run_check):
     path = Path(builtin_rules_dir()) / "codes" / "rxnorm-products-cdc.tsv"
-    rows = [r for r in csv.reader((l for l in path.read_text().splitlines() if not l.startswith("#")), delimiter="\t")][1:]
+    rows = [r for r in csv.reader((row for row in path.read_text().splitlines() if not row.startswith("#")), delimiter="\t")][1:]
     checked = 0
-    for code, display, value_set in rows:
+    for _code, display, value_set in rows:
         if value_set not in ("benzodiazepine-medications", "opioid-analgesics-with-ambulatory-misuse-potential"):
             continue
         report = run_check("baclofen 10 mg TID", display)

@@ -39,7 +39,7 @@ def start_server(*extra, tmp_path=None):
                 return proc, port
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
+                raise RuntimeError(proc.stderr.read().decode()) from None
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("server did not start")
