@@ -11,7 +11,8 @@ so start-up and index loading cancel out. The hash seed is fixed (dict probe
 sequences otherwise move the counts by a few percent). Needs valgrind on PATH;
 it runs the checkout's code (pure Python) with the interpreter that runs this
 script, or with --tree the `interactions` package found in another folder (e.g. an
-older checkout, to compare two versions).
+older checkout, to compare two versions). --without-cache NAME measures what one
+of the index's caches (Index.cached) buys.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ WORKLOAD = r"""
 import io, json, sys
 sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
 import data
+import functools
 from interactions import check, load_rules
 from interactions.batch import Record, process
+from interactions.index import Index
+if sys.argv[5]:
+    # --without-cache NAME: that function of Index.cached is called every time instead.
+    cached = Index.cached
+    Index.cached = lambda self, f, maxsize=None: functools.partial(f, self) if f.__name__ == sys.argv[5] else cached(self, f, maxsize)
 index = load_rules()
 vocab = [v for v, _ in data.VOCABULARY]
 nine = [vocab[i] for i in data.NINE]
@@ -58,14 +65,14 @@ for n in range(count):
 """
 
 
-def instructions(python: str, kind: str, count: int, tree: Path = ROOT) -> int:
+def instructions(python: str, kind: str, count: int, tree: Path = ROOT, without: str = "") -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(WORKLOAD)
         script = fh.name
     try:
         result = subprocess.run(
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-             python, script, str(HERE), str(tree), kind, str(count)],
+             python, script, str(HERE), str(tree), kind, str(count), without],
             capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
         )
     finally:
@@ -80,17 +87,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000, help="calls measured per workload (default 1000)")
     parser.add_argument("--tree", type=Path, default=ROOT, help="folder holding the interactions package to measure (default: this checkout)")
+    parser.add_argument("--without-cache", default="", metavar="NAME",
+                        help="measure with one Index.cached function uncached, e.g. _line, _pair_outcome, _resolve")
     args = parser.parse_args()
     args.tree = args.tree.resolve()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     # The real interpreter, not a shell shim (pyenv), so that valgrind measures Python itself.
     python = os.path.realpath(sys.executable)
-    print(f"interactions from {args.tree}")
+    print(f"interactions from {args.tree}" + (f", without the {args.without_cache} cache" if args.without_cache else ""))
     labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check", "record": "batch record (parse, check, encode)"}
     for kind, label in labels.items():
-        base = instructions(python, kind, 0, args.tree)
-        total = instructions(python, kind, args.runs, args.tree)
+        base = instructions(python, kind, 0, args.tree, args.without_cache)
+        total = instructions(python, kind, args.runs, args.tree, args.without_cache)
         print(f"{label:<40} {(total - base) / args.runs:>12,.0f} instructions")
 
 

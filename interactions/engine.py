@@ -9,7 +9,9 @@ from .index import Index
 from .kinds import KINDS
 from .model import (
     DISCLAIMER,  # noqa: F401 - re-exported for library callers
+    MASS_UNITS,
     CheckRequest,
+    Dose,
     Finding,
     Involved,
     LoadItem,
@@ -21,6 +23,7 @@ from .model import (
     Related,
     Report,
     Resolution,
+    RouteUse,
     SedativeLoad,
     to_unit,
 )
@@ -45,14 +48,15 @@ def as_inputs(medications) -> tuple:
 class _Line(namedtuple("_Line", "drug text route route_source daily has_strength")):
     """What one medication line contributes to one of its drugs.
 
-    `daily` is None when this line's daily dose of the drug is unknown.
+    `daily` (a Dose) is None when this line's daily dose of the drug is unknown.
     """
 
     __slots__ = ()
 
 
-class _Resolved(namedtuple("_Resolved", "result parts uses")):
-    """One medication line, resolved: the MedicationResult, its _Line per drug, and each as a one-line Involved."""
+class _Resolved(namedtuple("_Resolved", "result parts uses warnings")):
+    """One medication line, resolved: the MedicationResult, its _Line per drug, each as a one-line Involved,
+    and what the line says that a pharmacist must check (e.g. an implausible dose unit)."""
 
     __slots__ = ()
 
@@ -67,47 +71,102 @@ def _line_parts(index: Index, result: MedicationResult) -> tuple:
     return tuple(out)
 
 
+def _add(a, b):
+    """Add two daily doses of one drug on one route; None when either is unknown or the units differ in kind."""
+    if a is None or b is None:
+        return None
+    factor = to_unit(Quantity(value=1.0, unit=b.unit), a.unit)
+    if factor is None:
+        if a.unit != b.unit:
+            return None
+        factor = 1.0
+    low = None if a.min is None or b.min is None else round(a.min + b.min * factor, 6)
+    return Dose(min=low, max=round(a.max + b.max * factor, 6), unit=a.unit)
+
+
 def _merge(index: Index, lines) -> Involved:
-    """Merge every line that names one drug into what the list says about it."""
-    inputs: list = []
-    route = source = None
-    daily = None
-    daily_unknown = False
+    """Merge every line that names one drug into what the list says about it, route by route."""
+    groups: dict = {}  # route -> [route source, daily dose, daily known, inputs]
     for line in lines:
-        if line.text not in inputs:
-            inputs.append(line.text)
-        if _ROUTE_PRIORITY[line.route_source] > _ROUTE_PRIORITY[source]:
-            route, source = line.route, line.route_source
-        if line.daily is None:
-            daily_unknown = True
-        elif daily is None:
-            daily = line.daily
-        else:
-            added = to_unit(line.daily, daily.unit)
-            if added is not None:
-                daily = Quantity(value=daily.value + added, unit=daily.unit)
-    if route is None:
-        # Most medicines on a list are oral; say so rather than leave it blank.
-        route, source = "oral", "default"
+        route = line.route or "oral"  # most medicines on a list are oral; say so rather than leave it blank
+        source = line.route_source or "default"
+        group = groups.get(route)
+        if group is None:
+            groups[route] = [source, line.daily, line.daily is not None, [line.text]]
+            continue
+        if _ROUTE_PRIORITY[source] > _ROUTE_PRIORITY[group[0]]:
+            group[0] = source
+        group[1] = _add(group[1], line.daily)
+        group[2] = group[2] and line.daily is not None
+        if line.text not in group[3]:
+            group[3].append(line.text)
+    # The main route is the best attested; a tie goes to the one written first.
+    order = sorted(groups, key=lambda r: -_ROUTE_PRIORITY[groups[r][0]])
+    routes = tuple(RouteUse(route=r, route_source=groups[r][0], daily_dose=groups[r][1] if groups[r][2] else None,
+                            inputs=tuple(groups[r][3])) for r in order)
     drug = lines[0].drug
-    return Involved(drug=drug, name=index.drugs[drug]["name"], inputs=tuple(inputs), route=route, route_source=source,
-                    daily_dose=None if daily_unknown else daily)
+    inputs = tuple(dict.fromkeys(line.text for line in lines))
+    main = routes[0]
+    return Involved(drug=drug, name=index.drugs[drug]["name"], inputs=inputs, route=main.route, route_source=main.route_source,
+                    daily_dose=main.daily_dose, routes=routes)
 
 
 def _line(index: Index, med: MedicationInput) -> _Resolved:
     """Resolve one medication line (memoised per index by Index.cached: lists repeat the same lines)."""
-    result = MedicationResult(given=med, resolution=_resolve_one(index, med))
+    resolution, warnings = _checked_doses(index, _not_taken(index, _resolve_one(index, med)))
+    result = MedicationResult(given=med, resolution=resolution)
     parts = _line_parts(index, result)
-    return _Resolved(result=result, parts=parts, uses=tuple(_merge(index, [p]) for p in parts))
+    return _Resolved(result=result, parts=parts, uses=tuple(_merge(index, [p]) for p in parts), warnings=warnings)
 
 
-def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
-    """Return {drug: Involved} over a list's resolved lines, and the drugs given with a strength."""
+def _not_taken(index: Index, res: Resolution) -> Resolution:
+    """Drop the drugs of a line whose stated route is not one they act by (an alcohol prep pad is not drinking)."""
+    if res.route_source not in ("stated", "form", "product"):
+        return res
+    dropped = [d for d in res.drugs if (index.drugs[d].get("exposure_routes") or [res.route]).count(res.route) == 0]
+    if not dropped:
+        return res
+    names = ", ".join(index.drugs[d]["name"] for d in dropped)
+    return res._replace(drugs=tuple(d for d in res.drugs if d not in dropped),
+                        strengths=tuple(s for s in res.strengths if s.drug not in dropped),
+                        note=f"{names} by the {res.route} route is not taken into the body as its rules assume: not counted")
+
+
+def _checked_doses(index: Index, res: Resolution) -> tuple:
+    """Refuse a dose written in a unit the route is never dosed in (intrathecal baclofen in mg): report it, never convert it."""
+    warnings, strengths = [], []
+    for s in res.strengths:
+        expected = (index.drugs[s.drug].get("dose_units") or {}).get(res.route or "oral")
+        written = [q.unit for q in (s.per_dose, s.daily) if q is not None and q.unit in MASS_UNITS]
+        if expected and written and any(unit != expected for unit in written):
+            name = index.drugs[s.drug]["name"]
+            amount = s.daily or s.per_dose
+            warnings.append(f"{name} ({res.route or 'oral'}): dose written as {_amount(amount)}, but {res.route or 'oral'} {name} is dosed "
+                            f"in {expected}; the dose was not used: check the order")
+            s = s._replace(per_dose=None, daily=None)
+        strengths.append(s)
+    if not warnings:
+        return res, ()
+    return res._replace(strengths=tuple(strengths), dose_note="implausible unit for the route; daily dose not used"), tuple(warnings)
+
+
+def _amount(dose) -> str:
+    value = dose.max if dose.min in (None, dose.max) else f"{dose.min:g}-{dose.max:g}"
+    return f"{value:g} {dose.unit}" if isinstance(value, float) else f"{value} {dose.unit}"
+
+
+def _uses(index: Index, lines: tuple) -> tuple[dict, set, dict]:
+    """Return {drug: Involved} over a list's resolved lines, the drugs given with a strength,
+    and {drug: the (line, product) positions that name it}."""
     uses: dict = {}
     strength: set = set()
     repeated: set = set()
-    for line in lines:
+    positions: dict = {}
+    for position, line in enumerate(lines):
+        products = line.result.resolution.products
         for part, involved in zip(line.parts, line.uses, strict=True):
+            product = next((i for i, group in enumerate(products) if part.drug in group), 0)
+            positions.setdefault(part.drug, set()).add((position, product))
             if part.has_strength:
                 strength.add(part.drug)
             if part.drug in uses:
@@ -116,7 +175,7 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set]:
                 uses[part.drug] = involved
     for drug in repeated:
         uses[drug] = _merge(index, [p for line in lines for p in line.parts if p.drug == drug])
-    return uses, strength
+    return uses, strength, positions
 
 
 class _Checker:
@@ -125,11 +184,11 @@ class _Checker:
     def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
         self.index = index
         self.patient = request.patient
-        self.uses, self.with_strength = _uses(index, current)
+        self.uses, self.with_strength, self.positions = _uses(index, current)
         self.previous_uses = _uses(index, previous)[0] if previous else {}
         self.drugs = sorted(self.uses)
         self.findings: list = []
-        self.context_needed: list = []
+        self.context_needed: list = [w for line in current + previous for w in line.warnings]
         # rule id -> [(drug, path to the rule's subject)], drugs in order; one pass serves every rule.
         self.subjects: dict = {}
         for drug in self.drugs:
@@ -175,12 +234,18 @@ class _Checker:
         uses = self.uses
         # A pairwise rule whose gate is shut for this list (e.g. min_drugs not reached) takes no part.
         excluded = frozenset(rid for rid in index.gated if not KINDS[index.rules[rid]["kind"]].gate(self, index.rules[rid])) or _NONE
-        keyed = [_pair_key(index, uses[d]) for d in self.drugs]
-        keyed = [k for k in keyed if k is not None]
+        # One key per drug and route: intrathecal and oral baclofen meet other drugs separately.
+        keyed = [(d, key) for d in self.drugs for key in _pair_keys(index, uses[d])]
+        positions = self.positions
         outcome_of = index.cached(_pair_outcome, PAIR_CACHE)
         winners = defaultdict(list)  # rule id -> [outcome, ...]
-        for i, key_a in enumerate(keyed):
-            for key_b in keyed[i + 1:]:
+        for i, (drug_a, key_a) in enumerate(keyed):
+            for drug_b, key_b in keyed[i + 1:]:
+                if drug_a == drug_b:
+                    continue  # a drug never interacts with itself
+                lines_a = positions[drug_a]
+                if len(lines_a) == 1 and lines_a == positions[drug_b]:
+                    continue  # the ingredients of one product were formulated together (CLINICAL.md C)
                 outcome = outcome_of(key_a, key_b, excluded)
                 if outcome:
                     winners[outcome.rule].append(outcome)
@@ -248,13 +313,13 @@ def _inputs(involved: tuple) -> tuple:
     return tuple(dict.fromkeys(text for inv in involved for text in inv.inputs))
 
 
-def _pair_key(index: Index, use: Involved) -> str | None:
-    """A drug on its route ("drug route"), as the pair cache knows it; None if the drug takes part in no pairwise rule.
+def _pair_keys(index: Index, use: Involved) -> list:
+    """A drug on each of its routes ("drug route"), as the pair cache knows it; none if the drug takes part in no pairwise rule.
 
-    A string, not a tuple: a string keeps its hash, and the pair cache hashes each key per pair.
+    Strings, not tuples: a string keeps its hash, and the pair cache hashes each key per pair.
     Drug ids have no spaces (the loader checks them); a route from the API might.
     """
-    return f"{use.drug} {use.route}" if index.pair_rules(use.drug) else None
+    return [f"{use.drug} {r.route}" for r in use.routes] if index.pair_rules(use.drug) else []
 
 
 class _PairOutcome(namedtuple("_PairOutcome", "rule path related drugs")):
@@ -321,14 +386,15 @@ def _pair_path(index: Index, path_a, path_b) -> str:
 def _load_item(index: Index, use: Involved):
     """Return the drug's LoadItem in the sedative load, or NotCounted with the reason."""
     delta = index.drugs[use.drug]["dbi_delta"]
+    oral = next((r for r in use.routes if r.route in DBI_ROUTES), None)
     reason = None
     if delta is None:
         reason = "no minimum daily dose (delta) in the rules"
-    elif use.route not in DBI_ROUTES:
+    elif oral is None:
         reason = f"route {use.route}: the delta is an oral dose"
-    elif use.daily_dose is None:
+    elif oral.daily_dose is None:
         reason = "daily dose unknown"
-    dose = to_unit(use.daily_dose, delta["unit"]) if reason is None else None
+    dose = to_unit(oral.daily_dose, delta["unit"]) if reason is None else None
     if reason is None and dose is None:
         reason = "daily dose is not a mass"
     if reason:

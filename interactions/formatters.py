@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from . import __version__
-from .model import DISCLAIMER, Finding, MedicationResult, Quantity, Report
+from .model import DISCLAIMER, Dose, Finding, MedicationResult, Report
 
 SCHEMA_VERSION = "1"
 
@@ -16,8 +16,21 @@ def _n(value):
     return value
 
 
-def _q(q: Quantity | None):
-    return None if q is None else {"value": _n(q.value), "unit": q.unit}
+def _q(q):
+    """A Quantity as {value, unit}; a Dose (which may be a range) adds min and max, value being the max."""
+    if q is None:
+        return None
+    if isinstance(q, Dose):
+        return {"value": _n(q.max), "min": _n(q.min), "max": _n(q.max), "unit": q.unit}
+    return {"value": _n(q.value), "unit": q.unit}
+
+
+def _daily_dose(r) -> dict | None:
+    """The line's daily dose as {min, max, unit, route}: one drug with a computed dose, else None (see dose_note)."""
+    if len(r.drugs) != 1 or len(r.strengths) != 1 or r.strengths[0].daily is None:
+        return None
+    daily = r.strengths[0].daily
+    return {"min": _n(daily.min), "max": _n(daily.max), "unit": daily.unit, "route": r.route or "oral"}
 
 
 def medication_dict(m: MedicationResult) -> dict:
@@ -33,16 +46,21 @@ def medication_dict(m: MedicationResult) -> dict:
         "suggestions": [{"name": s.name, "drugs": list(s.drugs), "lookalike_of": list(s.lookalike_of)} for s in r.suggestions],
         "route": r.route,
         "route_source": r.route_source,
-        "frequency": None if r.frequency is None else {"text": r.frequency.text, "per_day": _n(r.frequency.per_day), "as_needed": r.frequency.as_needed},
+        "frequency": None if r.frequency is None else {"text": r.frequency.text, "per_day": _n(r.frequency.per_day),
+                                                       "per_day_min": _n(r.frequency.fewest), "as_needed": r.frequency.as_needed},
         "strengths": [{"drug": s.drug, "per_dose": _q(s.per_dose), "daily": _q(s.daily), "basis": s.basis} for s in r.strengths],
+        "daily_dose": _daily_dose(r),
         "dose_note": r.dose_note,
+        "note": r.note,
+        "products": [list(p) for p in r.products] or [list(r.drugs)],
         "indication": r.indication,
         "via": r.via,
     }
 
 
 def _involved_dict(i) -> dict:
-    return {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose)}
+    return {"drug": i.drug, "name": i.name, "inputs": list(i.inputs), "route": i.route, "route_source": i.route_source, "daily_dose": _q(i.daily_dose),
+            "routes": [{"route": r.route, "route_source": r.route_source, "daily_dose": _q(r.daily_dose), "inputs": list(r.inputs)} for r in i.routes]}
 
 
 def _skipped_list(report: Report) -> list:
@@ -155,8 +173,17 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{_COLORS[style]}{text}{_RESET}" if color else text
 
 
-def _dose_text(q: Quantity | None) -> str:
-    return f"{_n(q.value)} {q.unit}/day" if q else ""
+def _dose_text(q) -> str:
+    """A daily dose as a pharmacist writes it: "60 mg/day", "20-40 mg/day", "up to 120 mg/day"."""
+    if q is None:
+        return ""
+    if isinstance(q, Dose):
+        if q.min is None:
+            return f"up to {_n(q.max)} {q.unit}/day"
+        if q.min != q.max:
+            return f"{_n(q.min)}-{_n(q.max)} {q.unit}/day"
+        return f"{_n(q.max)} {q.unit}/day"
+    return f"{_n(q.value)} {q.unit}/day"
 
 
 def _describe_med(m: MedicationResult) -> str:
@@ -166,12 +193,13 @@ def _describe_med(m: MedicationResult) -> str:
         bits.append(r.route + (" (assumed)" if r.route_source == "default" else ""))
     for s in r.strengths:
         if s.daily:
-            label = _dose_text(s.daily) + (" max if taken as often as allowed" if s.basis == "as-needed-maximum" else "")
-            bits.append(f"{s.drug} {label}" if len(r.drugs) > 1 else label)
+            bits.append(f"{s.drug} {_dose_text(s.daily)}" if len(r.drugs) > 1 else _dose_text(s.daily))
     if r.dose_note:
         bits.append(r.dose_note)
+    if r.note:
+        bits.append(r.note)
     detail = f" ({'; '.join(bits)})" if bits else ""
-    return f"{', '.join(r.drugs)}{detail}"
+    return f"{', '.join(r.drugs) or 'nothing checked'}{detail}"
 
 
 def format_text(report: Report, color: bool = False) -> str:
@@ -187,11 +215,15 @@ def format_text(report: Report, color: bool = False) -> str:
         for inv in f.involved:
             typed = ", ".join(f'"{t}"' for t in inv.inputs)
             extra = []
-            if inv.route and (inv.route_source != "default" or f.kind != "pair"):
-                extra.append(inv.route + (" assumed" if inv.route_source == "default" else ""))
-            if inv.daily_dose:
-                extra.append(_dose_text(inv.daily_dose))
-            drugs.append(f"{inv.name} ({typed}{'; ' + ', '.join(extra) if extra else ''})")
+            for use in inv.routes or (inv,):
+                bits = []
+                if use.route and (use.route_source != "default" or f.kind != "pair" or len(inv.routes) > 1):
+                    bits.append(use.route + (" assumed" if use.route_source == "default" else ""))
+                if use.daily_dose:
+                    bits.append(_dose_text(use.daily_dose))
+                if bits:
+                    extra.append(", ".join(bits))
+            drugs.append(f"{inv.name} ({typed}{'; ' + '; '.join(extra) if extra else ''})")
         out.append(f"  Drugs:   {'; '.join(drugs)}")
         for i, path in enumerate(f.paths[:6]):
             out.append(f"  {'Why:' if i == 0 else '':<8} {path}")

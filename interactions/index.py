@@ -46,7 +46,8 @@ class Index:
         self.drugs: dict = data["drugs"]
         self.products: dict = data["products"]
         self.rules: dict = data["rules"]
-        self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"])
+        self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"],
+                               frozenset(d for d, e in self.drugs.items() if e.get("negation_means_not_taken")))
         self.pairwise = frozenset(rid for rid, r in self.rules.items() if KINDS[r["kind"]].pairwise)
         # Pairwise rules whose kind may switch them off for a whole list (e.g. min_drugs).
         self.gated = tuple(rid for rid in sorted(self.pairwise) if KINDS[self.rules[rid]["kind"]].gate is not None)

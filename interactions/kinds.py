@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .conditions import Context, escalate, notes, num
-from .model import to_unit
+from .model import SEVERITY_RANK, to_unit
 
 
 class Kind(namedtuple("Kind", "fields about sides pairwise gate evaluate uses_subject_conditions")):
@@ -58,11 +58,21 @@ def _subject_side(rule: dict) -> list:
     return [{"of": rule["subject"], "route": None}]
 
 
-def _context_finding(checker, rule, drug, path, reasons, ctx: Context) -> None:
+def _context_finding(checker, rule, drug, path, reasons, ctx: Context, others=()) -> None:
+    """Add a finding about one drug: escalations from `ctx`, notes from `ctx` and the drug's `others` routes."""
     esc = escalate(rule, ctx)
-    texts, note_refs = notes(rule, ctx)
+    texts, note_refs = [], []
+    for each in (ctx, *others):
+        more, refs = notes(rule, each)
+        texts += [x for x in more if x not in texts]
+        note_refs += refs
     checker.add(rule, [drug], [path], severity=esc.severity, reasons=[*reasons, *esc.reasons], notes=texts,
                 context=esc.context_needed, extra_refs=[*esc.references, *note_refs])
+
+
+def _contexts(checker, use) -> list:
+    """One condition context per route the drug is on, the main route first."""
+    return [Context(checker.patient, r.daily_dose, r.route) for r in use.routes] or [Context(checker.patient, use.daily_dose, use.route)]
 
 
 def _burden(checker, rule) -> None:
@@ -79,50 +89,56 @@ def _renal(checker, rule) -> None:
     """The subject with eGFR below the rule's threshold; asks for eGFR when it is not given."""
     patient = checker.patient
     for drug, path in checker.members(rule):
-        use = checker.uses[drug]
         if patient.egfr is None:
             checker.ask(f"{rule['id']}: eGFR not given; {checker.name(drug)} is {rule['severity']} when eGFR < {num(rule['egfr_below'])}")
             continue
         if patient.egfr >= rule["egfr_below"]:
             continue
         reasons = [f"{rule['severity']} because eGFR {num(patient.egfr)} < {num(rule['egfr_below'])}"]
-        _context_finding(checker, rule, drug, path, reasons, Context(patient, use.daily_dose, use.route))
+        first, *others = _contexts(checker, checker.uses[drug])
+        _context_finding(checker, rule, drug, path, reasons, first, others)
 
 
 def _dose_limit(checker, rule) -> None:
-    """The subject's daily dose on the rule's routes above `max_daily`."""
+    """The subject's daily dose on each of the rule's routes above `max_daily`; the most the order allows counts."""
     limit = rule["max_daily"]
     for drug, path in checker.members(rule):
-        use = checker.uses[drug]
-        if use.route not in rule["route"]:
-            continue
-        if use.daily_dose is None:
-            if drug in checker.with_strength:
-                above = f"{num(limit['value'])} {limit['unit']}/day ({use.route})"
-                checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {above} is {rule['severity']}")
-            continue
-        value = to_unit(use.daily_dose, limit["unit"])
-        if value is None or value <= limit["value"]:
-            continue
-        reasons = [f"{rule['severity']} because {num(value)} {limit['unit']}/day ({use.route}) > {num(limit['value'])} {limit['unit']}/day"]
-        _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route))
+        for use in checker.uses[drug].routes:
+            if use.route not in rule["route"]:
+                continue
+            value = to_unit(use.daily_dose, limit["unit"]) if use.daily_dose is not None else None
+            if value is None:
+                if drug in checker.with_strength:
+                    above = f"{num(limit['value'])} {limit['unit']}/day ({use.route})"
+                    checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {above} is {rule['severity']}")
+                continue
+            if value <= limit["value"]:
+                continue
+            allowed = "up to " if use.daily_dose.min != use.daily_dose.max else ""
+            reasons = [f"{rule['severity']} because {allowed}{num(value)} {limit['unit']}/day ({use.route}) > {num(limit['value'])} {limit['unit']}/day"]
+            _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route))
 
 
 def _discontinuation(checker, rule) -> None:
-    """The subject on the previous list and not on the current one, or moved off a route in `severity_by_route`."""
+    """The subject on the previous list and not on the current one, or taken off a route in `severity_by_route`."""
     previous = checker.previous_uses
     if not previous:
         return  # nothing can have been stopped without a previous list
     by_route = rule.get("severity_by_route", {})
     for drug, path in checker.members(rule, previous):
-        before, now = previous[drug], checker.uses.get(drug)
-        if now is None or before.route == now.route or before.route not in by_route:
+        now = checker.uses.get(drug)
+        if now is None:
             continue
-        # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
-        # do not replace it; that is an intrathecal discontinuation.
-        severity = by_route[before.route]
-        reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: the {before.route} route is being stopped"]
-        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous)
+        current_routes = {r.route for r in now.routes}
+        for before in previous[drug].routes:
+            if before.route in current_routes or before.route not in by_route:
+                continue
+            # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
+            # do not replace it; that is an intrathecal discontinuation.
+            severity = by_route[before.route]
+            reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: "
+                       f"the {before.route} route is being stopped"]
+            checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous)
     if checker.members(rule):
         # Something still reaches the subject (e.g. one benzodiazepine replaced by
         # another): that is a switch, not abrupt stopping.
@@ -130,12 +146,13 @@ def _discontinuation(checker, rule) -> None:
     stopped = {d: u for d, u in previous.items() if d not in checker.uses}
     for drug, path in checker.members(rule, stopped):
         use = stopped[drug]
-        severity = by_route.get(use.route, rule["severity"])
+        worst = max((r for r in use.routes if r.route in by_route), key=lambda r: SEVERITY_RANK[by_route[r.route]], default=None)
+        severity = by_route[worst.route] if worst else rule["severity"]
         reasons = []
         context = []
-        if use.route in by_route:
-            reasons.append(f"{severity} because the route was {use.route}")
-        if use.route_source == "default" and by_route:
+        if worst:
+            reasons.append(f"{severity} because the route was {worst.route}")
+        if use.route_source == "default" and by_route and not worst:
             alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
             context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
         texts, note_refs = notes(rule, Context(checker.patient, use.daily_dose, use.route))

@@ -186,8 +186,9 @@ def _check_references(rs: RuleSet, problems: list) -> None:
                 err(entry, "codes", f"drug '{did}': {system} code: unknown source '{code['source']}'")
             if system == "rxnorm" and not code["code"].isdigit():
                 err(entry, "codes", f"drug '{did}': rxnorm code '{code['code']}' must be digits")
-        if "dbi_delta" in entry:
-            check_sources(entry, f"drug '{did}': dbi_delta", entry["dbi_delta"]["source"])
+        for key in ("dbi_delta", "dose_units", "exposure_routes"):
+            if key in entry:
+                check_sources(entry, f"drug '{did}': {key}", entry[key]["source"])
 
     for pid, entry in rs.products.items():
         for ingredient, line in entry["ingredients"]:

@@ -40,10 +40,19 @@ def to_unit(quantity: Quantity, unit: str) -> float | None:
     return quantity.value * MASS_UNITS[quantity.unit] / MASS_UNITS[unit]
 
 
-class Frequency(namedtuple("Frequency", "text per_day as_needed")):
-    """How often a dose is taken; `per_day` is None when it cannot be counted."""
+class Frequency(namedtuple("Frequency", "text per_day as_needed per_day_min", defaults=(None,))):
+    """How often a dose is taken.
+
+    `per_day` is the most administrations a day the order allows (None when it cannot be
+    counted); `per_day_min` the fewest, when the order gives a range ("every 4-6 hours").
+    """
 
     __slots__ = ()
+
+    @property
+    def fewest(self):
+        """The fewest administrations a day (per_day when the order gives no range)."""
+        return self.per_day_min if self.per_day_min is not None else self.per_day
 
 
 # --- input -------------------------------------------------------------------------------
@@ -94,10 +103,25 @@ class Suggestion(namedtuple("Suggestion", "name drugs lookalike_of", defaults=((
     __slots__ = ()
 
 
+class Dose(namedtuple("Dose", "min max unit")):
+    """An amount an order allows, which may be a range: 1-2 tablets, 20-40 mg/day.
+
+    `min` is None when the order sets only a ceiling (as needed: "up to" `max`).
+    `value` is `max`, the most the order allows, which maximum-dose rules use.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> float:
+        """The most the order allows."""
+        return self.max
+
+
 class Strength(namedtuple("Strength", "drug per_dose daily basis")):
     """A parsed strength attributed to one drug of the medication.
 
-    per_dose and daily are Quantity or None; basis is "scheduled", "as-needed-maximum", "stated-daily" or "rate".
+    per_dose and daily are Dose or None; basis is "scheduled", "as-needed-maximum", "stated-daily" or "rate".
     """
 
     __slots__ = ()
@@ -105,10 +129,18 @@ class Strength(namedtuple("Strength", "drug per_dose daily basis")):
 
 class Resolution(namedtuple(
     "Resolution",
-    "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication",
-    defaults=((), (), (), (), None, None, None, (), None, "name", None),
+    "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication note products",
+    defaults=((), (), (), (), None, None, None, (), None, "name", None, None, ()),
 )):
-    """What one medication string resolved to; status is "resolved", "partial" or "unresolved"."""
+    """What one medication string resolved to; status is "resolved", "partial" or "unresolved".
+
+    `dose_note` says why no daily dose was computed; `note` says how the line was read when
+    that is not obvious (a bracketed brand kept as a label, a negation, alcohol not drunk).
+    `products` groups `drugs` by product: the ingredients of one product were formulated
+    together and never interact with each other ("NyQuil"; "hydrocodone 10 MG / acetaminophen
+    325 MG"), while medicines written on one line with a separator ("gabapentin; Norco") do.
+    Empty means one product.
+    """
 
     __slots__ = ()
 
@@ -128,8 +160,18 @@ class Reference(namedtuple("Reference", "id citation kind confidence url", defau
     __slots__ = ()
 
 
-class Involved(namedtuple("Involved", "drug name inputs route route_source daily_dose")):
-    """One drug of a finding, with what the user typed and the route and dose that applied."""
+class RouteUse(namedtuple("RouteUse", "route route_source daily_dose inputs")):
+    """A drug on one route of a list: doses are added up within a route, never across routes."""
+
+    __slots__ = ()
+
+
+class Involved(namedtuple("Involved", "drug name inputs route route_source daily_dose routes", defaults=((),))):
+    """One drug of a finding, with what the user typed and the route and dose that applied.
+
+    `route`, `route_source` and `daily_dose` are those of the main route (the best-attested
+    one); `routes` lists every route the drug is on in the list, main route first.
+    """
 
     __slots__ = ()
 

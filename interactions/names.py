@@ -5,16 +5,28 @@ from __future__ import annotations
 import re
 
 from . import sig
-from .model import Quantity, Resolution, Strength, Suggestion
+from .model import Dose, Quantity, Resolution, Strength, Suggestion
 from .vocab import LazyPattern, fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
-_TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00")
+_TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00|[;,+]")
+# Between two names, these make them separate medicines written on one line ("with" does not:
+# "promethazine with codeine" is one product).
+_SEPARATOR_TOKENS = frozenset(";,+")
+_PRODUCT_SEPARATORS = _SEPARATOR_TOKENS | {"and", "plus", "also", "then"}
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
 _ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
-_ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0}
+_ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
+                "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0}
 _SEPARATORS = LazyPattern(r"[;,+]|\b(?:and|plus|with|also|then)\b")  # only when a line names several drugs
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+# A line that says something is not taken: "denies alcohol", "no EtOH", "alcohol: none".
+_NEGATED_LEAD = re.compile(
+    r"^\s*(?:pt\s+|patient\s+)?(?:denies|denied|deny|never|no(?!\.?\s*\d)|negative\s+for|quit|abstains?\s+from"
+    r"|non[\s-]?drinker|does\s+not\s+(?:drink|use|take)|doesn't\s+(?:drink|use|take)|not\s+taking)\b"
+)
+_NEGATED_TAIL = re.compile(r"\s*(?:use)?\s*[:=-]\s*(?:no|none|denies|denied|never|negative|0)\s*\.?\s*$")
 MAX_INPUT_CHARS = 1000
 NOISE = (
     set(sig.ROUTE_WORDS)
@@ -28,12 +40,16 @@ NOISE = (
 class NameTable:
     """The lookup tables the resolver needs, taken from the compiled index."""
 
-    def __init__(self, names: dict, products: dict, codes: dict, lookalikes: dict | None = None, max_words: int = 1):
+    def __init__(self, names: dict, products: dict, codes: dict, lookalikes: dict | None = None, max_words: int = 1,
+                 negatable: frozenset = frozenset()):
         self.names = names  # normalised name -> "drug:ID" | "product:ID"
         self.products = products  # id -> {"ingredients": [...], "route": str|None}
         self.codes = codes  # rxcui -> {"drugs": [...], "route": str|None}
         self.lookalikes = lookalikes if lookalikes is not None else {}  # normalised name -> [partner names]
         self.max_words = max_words
+        # Drugs for which "denies X" / "X: none" means not taken (alcohol). For medicines a
+        # negation is not trusted: the drug is still checked and the line is partial.
+        self.negatable = negatable
         self._buckets: dict | None = None
 
     def targets(self, owner: str) -> tuple[list, str | None]:
@@ -91,6 +107,23 @@ def resolve(table: NameTable, text: str) -> Resolution:
     """Resolve one medication string; unknown words are reported, never dropped or corrected."""
     original = text
     text = text[:MAX_INPUT_CHARS]
+    lowered = fold(text)
+    lead, tail = _NEGATED_LEAD.match(lowered), _NEGATED_TAIL.search(lowered)
+    if lead or tail:
+        # "denies alcohol", "no benzodiazepines", "EtOH: none": a statement that something is
+        # NOT taken. It is read (so the line is not unresolved) and takes part in no rule.
+        rest = resolve(table, lowered[lead.end():] if lead else lowered[:tail.start()])
+        if rest.drugs and all(d in table.negatable for d in rest.drugs):
+            return Resolution(text=original, status="resolved", matched=rest.matched,
+                              note=f"read as not taken ({', '.join(rest.drugs)}): not checked")
+    bracket = _BRACKET.search(text)
+    if bracket:
+        # RxNorm's "INGREDIENT STRENGTH FORM [Brand]": the ingredients before the bracket are the
+        # product. Brand families reuse names across ingredients (Unisom SleepTabs: doxylamine;
+        # SleepGels: diphenhydramine), so the bracket is a label and never adds an ingredient.
+        outside = resolve(table, text[:bracket.start()] + " " + text[bracket.end():])
+        if outside.drugs:
+            return outside._replace(text=original, note=f"[{bracket.group(1).strip()}] read as a brand label only")
     code = CODE_RE.match(fold(text))
     if code:
         entry = table.codes.get(code.group(1))
@@ -109,18 +142,20 @@ def resolve(table: NameTable, text: str) -> Resolution:
         return Resolution(text=original, status="resolved", drugs=drugs, matched=(f"rxcui {code.group(1)}",),
                           route=route, route_source="product" if route else None, via="code")
 
-    folded = _ALCOHOL_FREE.sub(" ", sig.undot(fold(text)))
+    folded = _ALCOHOL_FREE.sub(" ", sig.normalize(sig.undot(fold(text))))
     folded_for_separators = folded
     folded = _NUMBER_SIGN.sub(lambda m: f" {m.group(1) or m.group(2)}", folded)
     frequency, freq_spans = sig.parse_frequency(folded)
     for start, end in sorted(freq_spans, reverse=True):
         folded = folded[:start] + " " + folded[end:]
     found: list = []
+    folded = _mark(folded, sig.TOTAL_RE, found, "total")
     folded = _mark(folded, sig.RATE_RE, found, "rate")
     folded = _mark(folded, sig.CONC_RE, found, "conc")
     folded = _mark(folded, sig.TIMES_RE, found, "times")
-    folded = _mark(folded, sig.COMBO_RE, found, "combo")
     folded = _mark(folded, sig.QUANTITY_RE, found, "count")
+    folded = _mark(folded, sig.QUANTITY_AFTER_RE, found, "count-after")
+    folded = _mark(folded, sig.COMBO_RE, found, "combo")
     folded = _mark(folded, sig.VOLUME_RE, found, "volume")
     folded = _mark(folded, sig.STRENGTH_RE, found, "strength")
 
@@ -134,6 +169,8 @@ def resolve(table: NameTable, text: str) -> Resolution:
     while k < len(words):
         hit = None
         for length in range(min(table.max_words, len(words) - k), 0, -1):
+            if any(w in _SEPARATOR_TOKENS for _, w in words[k:k + length]):
+                continue  # a name never spans a separator ("promethazine; codeine" is two medicines)
             phrase = " ".join(w for _, w in words[k:k + length])
             owner = table.names.get(phrase)
             if owner is not None:
@@ -170,6 +207,8 @@ def resolve(table: NameTable, text: str) -> Resolution:
     stated_route = None
     form_route = None
     for _, word in leftovers:
+        if word in _SEPARATOR_TOKENS:
+            continue
         if word in sig.ROUTE_WORDS:
             if sig.ROUTE_WORDS[word] and stated_route is None:
                 stated_route = sig.ROUTE_WORDS[word]
@@ -214,7 +253,21 @@ def resolve(table: NameTable, text: str) -> Resolution:
         strengths=strengths,
         dose_note=dose_note if drugs else None,
         indication=" ".join(indication) or None,
+        products=_products(tokens, matches, table),
     )
+
+
+def _products(tokens, matches, table) -> tuple:
+    """Group the drugs of a line by product: a separator between two names starts another product."""
+    groups: list = []
+    previous_end = None
+    for start, end, _, owner in matches:
+        ids, _ = table.targets(owner)
+        if previous_end is None or any(t in _PRODUCT_SEPARATORS for t in tokens[previous_end + 1:start]):
+            groups.append([])
+        groups[-1].extend(i for i in ids if i not in groups[-1])
+        previous_end = end
+    return tuple(tuple(g) for g in groups) if len(groups) > 1 else ()
 
 
 def _suggest_for(table: NameTable, unrecognized: list) -> tuple:
@@ -228,7 +281,13 @@ def _suggest_for(table: NameTable, unrecognized: list) -> tuple:
 
 
 def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tuple[tuple, str | None]:
-    """Attribute parsed strengths to drugs and compute daily doses where possible."""
+    """Attribute parsed amounts to drugs and compute each drug's daily dose where the text allows.
+
+    Daily dose = amount per administration x administrations per day, kept as a range
+    (Dose min..max): "1-2 tabs every 4-6 hours" allows 4 to 12 tablets a day. "(20 mg
+    total)" is the amount of one administration. As needed, only the ceiling is known
+    ("up to"). Returns the strengths and, when no daily dose could be computed, why.
+    """
     # Each drug of each match, in the order written, with the token index where it ends.
     drug_positions = []
     for _start, end, _, owner in matches:
@@ -237,32 +296,42 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
             drug_positions.append((end, ident, len(ids) > 1))
     if not drug_positions:
         return (), None
-    count = 1.0
-    volume = None
+    count = None  # (min, max, unit) of units per administration
+    volume = None  # (min, max) mL per administration
     per_drug: dict = {}
+    totals: dict = {}
     several: set = set()
-    note = None
-    if multi_line:
-        note = "several medications written on one line; daily dose not computed"
+    combo = False
     for index, token in enumerate(tokens):
         if not token.startswith("\x00"):
             continue
         kind, match = found[int(token.strip("\x00"))]
         if kind == "count":
-            word = match.group(1)
-            count = sig._COUNT_WORDS.get(word, None) or float(word)
+            low = sig.count_of(match.group(1))
+            high = sig.count_of(match.group(2)) if match.group(2) else low
+            count = (min(low, high), max(low, high), sig.count_unit(match.group(3)))
+            continue
+        if kind == "count-after":
+            value = sig.count_of(match.group(2))
+            count = (value, value, sig.count_unit(match.group(1)))
             continue
         if kind == "times":
-            count = float(match.group(1))
+            count = (float(match.group(1)), float(match.group(1)), None)
             continue
         if kind == "volume":
-            volume = float(match.group(1)) * _ML_PER_UNIT.get(match.group(2), 1.0)
+            factor = _ML_PER_UNIT.get(match.group(3), 1.0)  # mL and cc: 1
+            low = float(match.group(1)) * factor
+            high = float(match.group(2)) * factor if match.group(2) else low
+            volume = (min(low, high), max(low, high))
             continue
         if kind == "combo":
-            note = "combination strength written without units per ingredient; daily dose not computed"
+            combo = True
             continue
         preceding = [d for d in drug_positions if d[0] < index]
         target = preceding[-1] if preceding else drug_positions[0]
+        if kind == "total":
+            totals.setdefault(target[1], match)
+            continue
         if target[1] in per_drug:
             # A second strength for the same drug ("20 mg QID plus 20 mg qhs"): no single daily dose.
             several.add(target[1])
@@ -272,49 +341,73 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
         per_drug[target[1]] = (kind, match)
 
     strengths = []
+    notes = []
+    single = len({d[1] for d in drug_positions}) == 1
     for _, ident, _ in drug_positions:
-        if ident not in per_drug or any(s.drug == ident for s in strengths):
+        if any(s.drug == ident for s in strengths):
             continue
-        kind, match = per_drug[ident]
-        if kind == "rate":
-            q = _quantity(match.group(1), match.group(2))
-            if q is None:
-                continue
-            if match.group(3).startswith(("d", "24")):
-                strengths.append(Strength(drug=ident, per_dose=None, daily=q, basis="stated-daily"))
-            else:
-                strengths.append(Strength(drug=ident, per_dose=q, daily=Quantity(value=round(q.value * 24.0, 6), unit=q.unit), basis="rate"))
-            continue
-        if kind == "conc":
-            q = _quantity(match.group(1), match.group(2))
-            per_volume = float(match.group(3)) if match.group(3) else 1.0
-            if match.group(4) == "l":
-                per_volume *= 1000.0
-            if q is None or per_volume <= 0:
-                note = note or "concentration has a zero volume; daily dose not computed"
-                continue
-            if volume is None:
-                strengths.append(Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"))
-                note = note or "concentration given without a volume per dose; daily dose not computed"
-                continue
-            dose = Quantity(value=q.value / per_volume * volume, unit=q.unit)
-        else:
-            dose = _quantity(match.group(1), match.group(2))
-            if dose is None:
-                continue
-            dose = Quantity(value=dose.value * count, unit=dose.unit)
-        daily = None
-        basis = "scheduled"
-        if ident in several:
-            note = note or "several doses for one drug on one line; daily dose not computed"
-        elif multi_line:
-            pass
-        elif frequency is None:
-            note = note or "no frequency given; daily dose not computed"
-        elif frequency.per_day is None:
-            note = note or "as-needed without an interval; daily dose not computed"
-        else:
-            daily = Quantity(value=round(dose.value * frequency.per_day, 6), unit=dose.unit)
-            basis = "as-needed-maximum" if frequency.as_needed else "scheduled"
-        strengths.append(Strength(drug=ident, per_dose=dose, daily=daily, basis=basis))
-    return tuple(strengths), note
+        strength, why = _one_strength(ident, per_drug.get(ident), totals.get(ident), count if single or ident in per_drug else None,
+                                      volume, frequency, several, multi_line, combo)
+        if strength is not None:
+            strengths.append(strength)
+        if why and why not in notes:
+            notes.append(why)
+    computed = [s for s in strengths if s.daily is not None]
+    if computed and len(computed) == len({d[1] for d in drug_positions}):
+        return tuple(strengths), None
+    if not strengths and not notes and frequency is None:
+        return (), None  # a bare name: nothing about the dose was written
+    return tuple(strengths), ("; ".join(notes) if notes else "no strength or count given") + "; daily dose not computed"
+
+
+def _one_strength(ident, amount, total, count, volume, frequency, several, multi_line, combo):
+    """Return (Strength or None, why the daily dose is unknown or None) for one drug of a line."""
+    if amount is not None and amount[0] == "rate":
+        q = _quantity(amount[1].group(1), amount[1].group(2))
+        if q is None:
+            return None, "rate not in mg or mcg"
+        if amount[1].group(3).startswith(("d", "24")):
+            return Strength(drug=ident, per_dose=None, daily=Dose(min=q.value, max=q.value, unit=q.unit), basis="stated-daily"), None
+        per_day = round(q.value * 24.0, 6)
+        return Strength(drug=ident, per_dose=Dose(min=q.value, max=q.value, unit=q.unit),
+                        daily=Dose(min=per_day, max=per_day, unit=q.unit), basis="rate"), None
+    if total is not None:
+        q = _quantity(total.group(1), total.group(2))
+        per_dose = Dose(min=q.value, max=q.value, unit=q.unit)
+    elif amount is not None and amount[0] == "conc":
+        match = amount[1]
+        q = _quantity(match.group(1), match.group(2))
+        per_volume = float(match.group(3)) if match.group(3) else 1.0
+        if match.group(4) == "l":
+            per_volume *= 1000.0
+        if q is None or per_volume <= 0:
+            return None, "concentration not in mg or mcg per volume"
+        if volume is None:
+            return Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"), "concentration given without a volume per dose"
+        per_dose = Dose(min=round(q.value / per_volume * volume[0], 6), max=round(q.value / per_volume * volume[1], 6), unit=q.unit)
+    elif amount is not None:
+        q = _quantity(amount[1].group(1), amount[1].group(2))
+        if q is None:
+            return None, None
+        low, high = (count[0], count[1]) if count else (1.0, 1.0)
+        per_dose = Dose(min=round(q.value * low, 6), max=round(q.value * high, 6), unit=q.unit)
+    elif count is not None and count[2]:
+        per_dose = Dose(min=count[0], max=count[1], unit=count[2])
+    elif volume is not None:
+        per_dose = Dose(min=volume[0], max=volume[1], unit="mL")
+    else:
+        return None, "combination strength written without units per ingredient" if combo else None
+    if ident in several:
+        return Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"), "several doses for one drug on one line"
+    if multi_line:
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), "several medications written on one line"
+    if frequency is None:
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), "no frequency given"
+    if frequency.per_day is None:
+        why = "several schedules on one line" if ";" in frequency.text else "as needed without an interval"
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), why
+    high = round(per_dose.max * frequency.per_day, 6)
+    if frequency.as_needed:
+        return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=None, max=high, unit=per_dose.unit), basis="as-needed-maximum"), None
+    low = round(per_dose.min * frequency.fewest, 6)
+    return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=low, max=high, unit=per_dose.unit), basis="scheduled"), None

@@ -65,6 +65,14 @@ def string(node: Node, ctx: Ctx, label: str):
     return None
 
 
+def boolean(node: Node, ctx: Ctx, label: str):
+    """Accept true or false."""
+    if isinstance(node, Scalar) and node.type == "boolean":
+        return node.value
+    ctx.error(node.line, f"{label}: expected true or false, got {describe(node)}")
+    return None
+
+
 def ident(node: Node, ctx: Ctx, label: str):
     """Accept a kebab-case id."""
     value = string(node, ctx, label)
@@ -222,6 +230,15 @@ DRUG = {
     "classes": (map_of(ident, REFS, min_items=1), True),
     "codes": (record({"rxnorm": (CODE, False), "atc": (CODE, False)}), False),
     "dbi_delta": (record({"value": (number(minimum=0), True), "unit": (enum(tuple(MASS_UNITS)), True), "source": (REFS, True)}), False),
+    # The mass unit each route is dosed in (baclofen: mg/day oral, mcg/day intrathecal): a dose
+    # written in the other unit is reported as implausible, never converted.
+    "dose_units": (record({"routes": (map_of(enum(ROUTES), enum(tuple(MASS_UNITS)), min_items=1), True), "source": (REFS, True)}), False),
+    # The routes by which the drug acts as its classes say (alcohol: drunk). On another stated
+    # route (an alcohol prep pad, hand gel) the line is read but takes part in no rule.
+    "exposure_routes": (record({"routes": (ROUTE_LIST, True), "source": (REFS, True)}), False),
+    # "denies alcohol", "EtOH: none" mean not taken. Left out for medicines, where a negation is
+    # not trusted: the drug is still checked and the line is marked partial.
+    "negation_means_not_taken": (boolean, False),
     "note": (string, False),
 }
 PRODUCT = {

@@ -21,28 +21,38 @@ RATE_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per)\s*(24\s*h(?:rs?|ours?
 CONC_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per|in)\s*" + NUM + r"?\s*(ml|l)\b")
 COMBO_RE = re.compile(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM + r")+\s*(mg|mcg)?(?![\w.])")
 STRENGTH_RE = re.compile(NUM + r"\s*" + _UNIT + r"(?![a-z])")
-VOLUME_RE = re.compile(NUM + r"\s*(ml|cc|tsp|teaspoons?|tbsp|tablespoons?)(?![a-z])")
-_COUNT_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "1/2": 0.5}
+VOLUME_RE = re.compile(NUM + r"(?:\s*(?:-|to|or)\s*" + NUM + r")?\s*(ml|cc|tsp|teaspoons?|teaspoonfuls?|tbsp|tablespoons?)(?![a-z])")
+_COUNT_WORDS = {
+    "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "half": 0.5,
+    # Latin counts on prescriptions: "i tab po tid", "ii caps bid".
+    "i": 1.0, "ii": 2.0, "iii": 3.0, "iv": 4.0,
+}
+_COUNT = r"(\d+(?:\.\d+)?|one|two|three|four|five|six|half|iii|ii|iv|i)"
+_COUNT_UNITS = (r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|patch(?:es)?|packets?|sachets?|lozenges?"
+                r"|suppositor(?:y|ies)|films?|softgels?|gelcaps?|caplets?)(?![a-z])")
 TIMES_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\s*(?=\d)")
-QUANTITY_RE = re.compile(
-    r"(?<![\w.])(\d+(?:\.\d+)?|one|two|three|four|half|1/2)\s*"
-    r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|patch(?:es)?|packets?|sachets?|lozenges?|suppositor(?:y|ies)|films?)(?![a-z])"
-)
+# "2 tablets", "1-2 tabs", "1 to 2 tablets", "1 or 2 capsules", "ii tabs".
+QUANTITY_RE = re.compile(r"(?<![\w.])" + _COUNT + r"(?:\s*(?:-|to|or)\s*" + _COUNT + r")?\s*" + _COUNT_UNITS)
+# Latin order, unit first: "tab i po tid", "caps ii bid".
+QUANTITY_AFTER_RE = re.compile(r"(?<![\w.])(tabs?|tablets?|caps?|capsules?)\s+(iii|ii|iv|i)(?![\w.])")
+# Epic's "(20 mg total)": the amount of one administration, whatever the tablet count.
+TOTAL_RE = re.compile(r"\(\s*" + NUM + r"\s*(mg|mcg|ug|g)\s*total\s*\)")
 
 _DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?")
 
-# (pattern, doses per day, interval given?)
+# (pattern, doses per day, or "interval" (hours, maybe a range) or "times" (a count, maybe a range)).
 _FREQ_PATTERNS = [
-    (re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:-|to)?\s*(\d+(?:\.\d+)?)?\s*(?:h|hr|hrs|hour|hours)\b"), "interval"),
-    (re.compile(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:-|to)?\s*(\d+(?:\.\d+)?)?\s*(?:h|hr|hrs|hours?)\b"), "interval"),
-    (re.compile(r"\b(\d+)\s*(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b"), "times"),
+    (re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b"), "interval"),
+    (re.compile(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b"), "interval"),
+    (re.compile(r"\b(\d+)\s*(?:(?:-|to)\s*(\d+)\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b"), "times"),
     (re.compile(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b"), 4.0),
     (re.compile(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b"), 3.0),
     (re.compile(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
     (re.compile(r"\b(qod|every other day|alternate days)\b"), 0.5),
     (re.compile(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b"), 1.0 / 7.0),
     (re.compile(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
-                r"|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once)\b"), 1.0),
+                r"|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once"
+                r"|every day|each day|per day|a day|every (?:night|evening) at bedtime)\b"), 1.0),
 ]
 # Indications are only skipped right after "PRN"/"as needed" (or "for", in the resolver):
 # elsewhere a word such as "sleep" or "night" can name a sedating product variant.
@@ -176,7 +186,53 @@ SIG_WORDS = {
     "abuse", "deterrent", "actuat", "actuation", "actuations", "mucosal", "oromucosal", "metered", "pack",
     "matrix", "delivery", "effervescent", "auto", "injector", "drug", "dispenser", "device", "applicator",
     "prefilled", "orally", "product", "pak", "dosepak",
+    # How people record drinking: "wine 2 glasses nightly", "beer 3 cans on weekends".
+    "glass", "glasses", "drinks", "drinking", "shot", "shots", "bottle", "bottles", "can", "cans", "pint", "pints",
+    "oz", "ounce", "ounces", "socially", "social", "occasionally", "occasional", "weekend", "weekends", "uses",
+    # Epic and pharmacy-label words around a sig.
+    "total", "tab", "tabs", "s", "infusion", "directed", "instructions",
 }
+
+
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty[- ]?four|forty[- ]?eight|seventy[- ]?two"
+# Epic repeats numbers in words: "3 (three) times daily", "every 6 (six) hours".
+_WORD_AFTER_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*\((?:" + _NUMBER_WORDS + r")\)")
+_PLURAL_PARENS = re.compile(r"(?<=[a-z])\((?:s|es)\)")  # Cerner's "tab(s)"
+_MIXED_NUMBER = re.compile(r"(?<![\w./])(\d+)\s+(\d)/(\d)(?![\w/.])")  # "1 1/2"
+_FRACTION = re.compile(r"(?<![\w./])(\d)/(\d)(?=\s*(?:tab|cap|pill|packet|patch|of\b))")  # "1/2 tab"
+_AND_A_HALF = re.compile(r"\b(one|two|three|four|\d+)\s+and\s+(?:a|one)[\s-]+half\b")
+_HALF_OF = re.compile(r"\b(?:one[\s-]+half|half\s+(?:of\s+)?(?:a|one))\b")
+_WORD_VALUES = {"one": 1, "two": 2, "three": 3, "four": 4}
+
+
+def normalize(text: str) -> str:
+    """Rewrite how systems print amounts into plain numbers, on folded text.
+
+    "3 (three) times daily" -> "3 times daily"; "tab(s)" -> "tabs"; "1 1/2" -> "1.5";
+    "1/2 tab" -> "0.5 tab"; "one and a half" -> "1.5"; "half a tablet" -> "half tablet".
+    """
+    text = text.replace("\u2044", "/")  # NFKD turns "½" into "1⁄2" with a fraction slash
+    text = _WORD_AFTER_NUMBER.sub(r"\1", text)
+    text = _PLURAL_PARENS.sub("s", text)
+    text = _MIXED_NUMBER.sub(lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}" if int(m.group(3)) else m.group(0), text)
+    text = _FRACTION.sub(lambda m: f"{int(m.group(1)) / int(m.group(2)):g}" if int(m.group(2)) else m.group(0), text)
+    text = _AND_A_HALF.sub(lambda m: f"{(_WORD_VALUES.get(m.group(1)) or float(m.group(1))) + 0.5:g}", text)
+    text = _HALF_OF.sub("half", text)
+    return text
+
+
+def count_of(word: str) -> float:
+    """Return the number a count word stands for: "2", "1.5", "two", "half", "ii"."""
+    return _COUNT_WORDS[word] if word in _COUNT_WORDS else float(word)
+
+
+def count_unit(word: str) -> str:
+    """Return the unit a count is in: "tabs" -> "tablet", "caps" -> "capsule", "patches" -> "patch"."""
+    for prefix, unit in (("tab", "tablet"), ("cap", "capsule"), ("patch", "patch"), ("packet", "packet"), ("sachet", "packet"),
+                         ("suppositor", "suppository"), ("film", "film"), ("softgel", "capsule"), ("gelcap", "capsule")):
+        if word.startswith(prefix):
+            return unit
+    return word.rstrip("s") or word
 
 
 def route_of(value: str) -> str | None:
@@ -203,7 +259,12 @@ def undot(text: str) -> str:
 
 
 def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]:
-    """Find a frequency in folded text; return it and the spans it used."""
+    """Find a frequency in folded text; return it and the spans it used.
+
+    Ranges give a minimum and a maximum per day ("every 4-6 hours": 4 to 6). Several
+    schedules that agree ("daily at bedtime") are one; schedules that differ ("QID and
+    qhs") give a frequency that cannot be counted.
+    """
     spans: list[tuple[int, int]] = []
     prn_match = find_prn(text)
     as_needed = prn_match is not None
@@ -212,27 +273,32 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
     found = []
     for pattern, meaning in _FREQ_PATTERNS:
         for match in pattern.finditer(text):
-            if not any(a < match.end() and match.start() < b for a, b in [m.span() for _, m in found]):
-                found.append((meaning, match))
-    if len(found) > 1:
-        # "20 mg QID plus 20 mg qhs": several schedules on one line; never guess a total.
-        for _, match in found:
-            spans.append(match.span())
-        label = "; ".join(m.group(0).strip() for _, m in sorted(found, key=lambda f: f[1].start()))
-        return Frequency(text=label, per_day=None, as_needed=as_needed), spans
-    for meaning, match in found:
+            if not any(a < match.end() and match.start() < b for a, b in [m.span() for _, m, _ in found]):
+                found.append((meaning, match, _per_day(meaning, match)))
+    if not found:
+        return (Frequency(text=prn_match.word, per_day=None, as_needed=True) if as_needed else None), spans
+    found.sort(key=lambda f: f[1].start())
+    for _, match, _ in found:
         spans.append(match.span())
-        if meaning == "interval":
-            hours = float(match.group(1))
-            per_day = 24.0 / hours if hours > 0 else None
-        elif meaning == "times":
-            per_day = float(match.group(1))
-        else:
-            per_day = float(meaning)
-        label = match.group(0).strip()
-        if as_needed:
-            label = f"{label} {prn_match.word}"
-        return Frequency(text=label, per_day=per_day, as_needed=as_needed), spans
+    label = "; ".join(m.group(0).strip() for _, m, _ in found)
+    counts = {per_day for _, _, per_day in found}
+    if len(counts) > 1:
+        # "20 mg QID plus 20 mg qhs": several schedules on one line; never guess a total.
+        return Frequency(text=label, per_day=None, as_needed=as_needed), spans
+    low, high = found[0][2]
     if as_needed:
-        return Frequency(text=prn_match.word, per_day=None, as_needed=True), spans
-    return None, spans
+        label = f"{label} {prn_match.word}"
+    return Frequency(text=label, per_day=high, as_needed=as_needed, per_day_min=low), spans
+
+
+def _per_day(meaning, match) -> tuple:
+    """(fewest, most) administrations per day for one frequency match."""
+    if meaning == "interval":
+        hours = [float(g) for g in match.groups() if g]
+        if min(hours) <= 0:
+            return None, None
+        return round(24.0 / max(hours), 6), round(24.0 / min(hours), 6)
+    if meaning == "times":
+        counts = [float(g) for g in match.groups() if g]
+        return min(counts), max(counts)
+    return float(meaning), float(meaning)

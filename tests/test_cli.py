@@ -167,7 +167,8 @@ def test_json_input_with_patient_and_previous(cli_run):
     ids = {f["id"]: f["severity"] for f in data["findings"]}
     assert ids["baclofen-renal-impairment"] == "major"
     assert ids["benzodiazepine-discontinuation"] == "major"
-    assert data["medications"][0]["strengths"][0]["daily"] == {"value": 30, "unit": "mg"}
+    assert data["medications"][0]["strengths"][0]["daily"] == {"value": 30, "min": 30, "max": 30, "unit": "mg"}
+    assert data["medications"][0]["daily_dose"] == {"min": 30, "max": 30, "unit": "mg", "route": "oral"}
 
 
 def test_flags_override_json_patient(cli_run):

@@ -285,7 +285,7 @@ def test_daily_dose_not_guessed(index):
     assert res.dose_note == "no frequency given; daily dose not computed"
     res = resolve(index.table, "baclofen 10 mg as needed")
     assert res.strengths[0].daily is None
-    assert res.dose_note == "as-needed without an interval; daily dose not computed"
+    assert res.dose_note == "as needed without an interval; daily dose not computed"
 
 
 def test_strengths_attributed_to_each_ingredient(index):
