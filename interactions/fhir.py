@@ -155,12 +155,7 @@ def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
     if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], dict):
         return None, None, None
     d = dosages[0]
-    dose = None
-    for dr in d.get("doseAndRate") or []:
-        q = dr.get("doseQuantity") if isinstance(dr, dict) else None
-        if isinstance(q, dict) and isinstance(q.get("value"), (int, float)):
-            dose = f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip()
-            break
+    dose = _dose(d)
     route = None
     route_concept = d.get("route")
     if isinstance(route_concept, dict):
@@ -186,6 +181,37 @@ def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
     if frequency is None and isinstance(d.get("text"), str):
         frequency = d["text"][:200]
     return dose, route, frequency
+
+
+def _dose(d: dict) -> str | None:
+    """Return the dose of a Dosage: R4 doseAndRate[].dose[x], STU3/DSTU2 dose[x] or DSTU2 statement quantity[x]."""
+    holders = [dr for dr in d.get("doseAndRate") or [] if isinstance(dr, dict)] + [d]
+    for holder in holders:
+        for key, read in (("doseQuantity", _quantity), ("doseRange", _range), ("quantityQuantity", _quantity), ("quantityRange", _range)):
+            dose = read(holder.get(key))
+            if dose:
+                return dose
+    return None
+
+
+def _quantity(q) -> str | None:
+    """Return a Quantity as "10 mg", or None without a numeric value."""
+    if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)) or isinstance(q.get("value"), bool):
+        return None
+    return f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip()
+
+
+def _range(r) -> str | None:
+    """Return a Range as "5 to 10 mg" (the sig counts the high end), or None without a high."""
+    high = _quantity(r.get("high")) if isinstance(r, dict) else None
+    if high is None:
+        return None  # a dose with no upper bound has no daily dose to check; never the low end
+    low = _quantity(r.get("low"))
+    if low is None:
+        return f"up to {high}"
+    low_value, _, low_unit = low.partition(" ")
+    same_unit = low_unit in ("", high.partition(" ")[2])
+    return f"{low_value} to {high}" if same_unit else f"{low} to {high}"
 
 
 def _per_day(repeat: dict) -> float | None:

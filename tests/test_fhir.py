@@ -1,4 +1,4 @@
-"""FHIR R4 input: bundles shaped like EHR exports, references, statuses, dosage and patient context."""
+"""FHIR input (R4, STU3, DSTU2): bundles shaped like EHR exports, references, statuses, dosage and patient context."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ from interactions.fhir import FhirError, read_fhir
 
 BUNDLE = json.loads((Path(__file__).resolve().parent / "fhir" / "ehr-bundle.json").read_text())
 AS_OF = date(2026, 11, 22)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ORAL = {"coding": [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]}
+
+
+def stu3_baclofen(dose_mg: float, per_day: int) -> dict:
+    """An STU3 MedicationRequest for baclofen 10 mg tablets with the dose directly on the Dosage."""
+    return {
+        "resourceType": "MedicationRequest", "id": "stu3-baclofen", "status": "active", "intent": "order",
+        "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-medicationrequest"]},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "197391", "display": "baclofen 10 MG Oral Tablet"}]},
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2018-03-01",
+        "dosageInstruction": [{
+            "sequence": 1,
+            "text": f"{dose_mg:g} mg by mouth {per_day} times a day",
+            "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+            "route": ORAL,
+            "doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
+        }],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +174,67 @@ def test_malformed_resource_is_reported_not_fatal(index):
     report = check(index, read.request)
     assert [f.id for f in report.findings] == ["opioid-benzodiazepine"]
     assert report.complete is False
+
+
+def test_stu3_dose_on_the_dosage_is_read(index):
+    med = read_fhir(stu3_baclofen(20, 4), AS_OF).request.medications[0]
+    assert (med.dose, med.frequency, med.route) == ("20 mg", "every 6 hours", "oral")
+    report = check(index, read_fhir(stu3_baclofen(20, 4), AS_OF).request)
+    assert report.medications[0].resolution.strengths[0].daily.value == 80  # not 40 from the 10 mg tablet's name
+    assert "baclofen-oral-dose-above-maximum" not in {f.id for f in report.findings}  # 80 mg/day is the maximum
+
+
+def test_stu3_dose_above_the_baclofen_maximum_is_found(index):
+    report = check(index, read_fhir(stu3_baclofen(30, 3), AS_OF).request)
+    finding = next(f for f in report.findings if f.id == "baclofen-oral-dose-above-maximum")
+    assert finding.reasons == ("major because 90 mg/day (oral) > 80 mg/day",)
+
+
+def _dosed(dosage: dict, rtype: str = "MedicationRequest") -> dict:
+    key = "dosageInstruction" if rtype in ("MedicationRequest", "MedicationOrder") else "dosage"
+    return {"resourceType": rtype, "id": "x", "status": "active", "medicationCodeableConcept": {"text": "baclofen 10 mg tablet"}, key: [dosage]}
+
+
+MG = {"unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+TAB = {"unit": "TAB", "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm", "code": "TAB"}
+
+
+@pytest.mark.parametrize(
+    "resource, dose",
+    [
+        # R4 doseAndRate
+        (_dosed({"doseAndRate": [{"doseQuantity": {"value": 10, **MG}}]}), "10 mg"),
+        (_dosed({"doseAndRate": [{"doseRange": {"low": {"value": 5, **MG}, "high": {"value": 10, **MG}}}]}), "5 to 10 mg"),
+        (_dosed({"doseAndRate": [{"doseRange": {"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}}]}), "1 to 2 TAB"),
+        (_dosed({"doseAndRate": [{"type": {"text": "ordered"}}, {"doseQuantity": {"value": 5, **MG}}]}), "5 mg"),
+        # STU3: dose[x] on the Dosage, in MedicationRequest.dosageInstruction and MedicationStatement.dosage
+        (_dosed({"doseQuantity": {"value": 20, **MG}}), "20 mg"),
+        (_dosed({"doseRange": {"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}}, "MedicationStatement"), "1 to 2 TAB"),
+        (_dosed({"doseQuantity": {"value": 0.5, **TAB}}, "MedicationStatement"), "0.5 TAB"),
+        # DSTU2: MedicationStatement.dosage.quantity[x]
+        (_dosed({"quantityQuantity": {"value": 10, "unit": "mg"}}, "MedicationStatement"), "10 mg"),
+        (_dosed({"quantityRange": {"low": {"value": 10, "unit": "mg"}, "high": {"value": 20, "unit": "mg"}}}, "MedicationStatement"), "10 to 20 mg"),
+        # Ranges: the high end is what a dose limit is checked against; without a high there is no dose
+        (_dosed({"doseRange": {"high": {"value": 10, **MG}}}), "up to 10 mg"),
+        (_dosed({"doseRange": {"low": {"value": 500, "unit": "mcg"}, "high": {"value": 1, "unit": "mg"}}}), "500 mcg to 1 mg"),
+        (_dosed({"doseRange": {"low": {"value": 5, **MG}}}), None),
+        (_dosed({"doseAndRate": [{"doseQuantity": {"value": True, **MG}}]}), None),  # not 1 mg
+        (_dosed({"doseQuantity": {"unit": "mg"}}), None),
+    ],
+)
+def test_dose_in_every_fhir_version(resource, dose):
+    assert read_fhir(resource, AS_OF).request.medications[0].dose == dose
+
+
+@pytest.mark.parametrize(
+    "dose_range, daily",
+    [
+        ({"low": {"value": 20, **MG}, "high": {"value": 30, **MG}}, 90),
+        ({"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}, 60),  # two 10 mg tablets
+    ],
+)
+def test_dose_range_is_checked_at_its_high_end(index, dose_range, daily):
+    resource = _dosed({"route": ORAL, "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, "doseAndRate": [{"doseRange": dose_range}]})
+    report = check(index, read_fhir(resource, AS_OF).request)
+    assert report.medications[0].resolution.strengths[0].daily.value == daily
+    assert ("baclofen-oral-dose-above-maximum" in {f.id for f in report.findings}) == (daily > 80)
