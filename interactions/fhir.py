@@ -1,4 +1,4 @@
-"""Read FHIR R4 medication data (Bundle, MedicationRequest/Statement, Medication, List) into a request."""
+"""Read FHIR medication data (R4, STU3, DSTU2: Bundle, MedicationRequest/Order/Statement, Medication, List) into a request."""
 
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ SNOMED_ROUTES = {
     "10547007": "otic",
     "16857009": "vaginal",
 }
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+# MedicationOrder is DSTU2's MedicationRequest.
+MEDICATION_TYPES = ("MedicationRequest", "MedicationOrder", "MedicationStatement")
 # (statuses that count, statuses that are skipped) per resource type; the first counted one is the default.
 STATUSES = {
     "MedicationRequest": (("unknown",) + ACTIVE_STATUSES, INACTIVE_STATUSES),
     "MedicationStatement": (("unknown",) + ACTIVE_STATUSES, INACTIVE_STATUSES),
+    "MedicationOrder": (("active", "on-hold", "draft"), ("completed", "entered-in-error", "stopped")),
     "Medication": (("active",), ("inactive", "entered-in-error")),
 }
 
@@ -217,7 +219,7 @@ def _range(r) -> str | None:
 def _per_day(repeat: dict) -> float | None:
     freq = repeat.get("frequencyMax") or repeat.get("frequency") or 1
     period = repeat.get("period")
-    unit = repeat.get("periodUnit")
+    unit = repeat.get("periodUnit") or repeat.get("periodUnits")  # DSTU2 spells it periodUnits
     if not isinstance(period, (int, float)) or period <= 0 or not isinstance(freq, (int, float)):
         return None
     factor = {"h": 24.0, "min": 1440.0, "d": 1.0, "wk": 1.0 / 7.0, "mo": 1.0 / 30.0}.get(unit)
@@ -255,7 +257,7 @@ def _egfr(observations: list) -> tuple[float | None, str | None]:
 
 
 def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
-    """Turn a FHIR resource (Bundle, MedicationRequest/Statement, Medication, List) into a request.
+    """Turn a FHIR resource (Bundle, MedicationRequest/Order/Statement, Medication, List) into a request.
 
     Ages come from Patient.birthDate as of `as_of`; with no date the age is left unknown, never guessed.
     """
@@ -271,7 +273,8 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
     elif rtype in MEDICATION_TYPES + ("Medication", "List", "Patient", "Observation"):
         entries.append((None, data))
     else:
-        raise FhirError(f"{where}: unsupported resourceType '{rtype}' (expected Bundle, MedicationRequest, MedicationStatement, Medication or List)")
+        expected = "Bundle, MedicationRequest, MedicationOrder, MedicationStatement, Medication or List"
+        raise FhirError(f"{where}: unsupported resourceType '{rtype}' (expected {expected})")
     bundle = _Bundle(entries)
     items = [r for r in bundle.resources if r.get("resourceType") in MEDICATION_TYPES]
     for lst in (r for r in bundle.resources if r.get("resourceType") == "List"):

@@ -131,7 +131,7 @@ def test_standalone_list_with_contained_statements():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"resourceType": "Condition"}, "input: unsupported resourceType 'Condition' (expected Bundle, MedicationRequest, MedicationStatement, Medication or List)"),
+        ({"resourceType": "Condition"}, "input: unsupported resourceType 'Condition' (expected Bundle, MedicationRequest, MedicationOrder, MedicationStatement, Medication or List)"),
         ({"resourceType": "Bundle", "entry": [{"fullUrl": "x"}]}, "input: entry[0]: missing 'resource'"),
         ({"resourceType": "Bundle", "entry": [{"resource": {"id": "x"}}]}, "input: entry[0].resource: missing 'resourceType'"),
     ],
@@ -211,7 +211,8 @@ TAB = {"unit": "TAB", "system": "http://terminology.hl7.org/CodeSystem/v3-ordera
         (_dosed({"doseQuantity": {"value": 20, **MG}}), "20 mg"),
         (_dosed({"doseRange": {"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}}, "MedicationStatement"), "1 to 2 TAB"),
         (_dosed({"doseQuantity": {"value": 0.5, **TAB}}, "MedicationStatement"), "0.5 TAB"),
-        # DSTU2: MedicationStatement.dosage.quantity[x]
+        # DSTU2: MedicationOrder.dosageInstruction.dose[x], MedicationStatement.dosage.quantity[x]
+        (_dosed({"doseQuantity": {"value": 10, "unit": "mg"}}, "MedicationOrder"), "10 mg"),
         (_dosed({"quantityQuantity": {"value": 10, "unit": "mg"}}, "MedicationStatement"), "10 mg"),
         (_dosed({"quantityRange": {"low": {"value": 10, "unit": "mg"}, "high": {"value": 20, "unit": "mg"}}}, "MedicationStatement"), "10 to 20 mg"),
         # Ranges: the high end is what a dose limit is checked against; without a high there is no dose
@@ -238,3 +239,41 @@ def test_dose_range_is_checked_at_its_high_end(index, dose_range, daily):
     report = check(index, read_fhir(resource, AS_OF).request)
     assert report.medications[0].resolution.strengths[0].daily.value == daily
     assert ("baclofen-oral-dose-above-maximum" in {f.id for f in report.findings}) == (daily > 80)
+
+
+DSTU2_BUNDLE = json.loads((Path(__file__).resolve().parent / "fhir" / "dstu2-bundle.json").read_text())
+
+
+def test_dstu2_medication_orders_are_read():
+    read = read_fhir(DSTU2_BUNDLE, AS_OF)
+    meds = {m.ref: m for m in read.request.medications}
+    assert list(meds) == ["MedicationOrder/mo-lorazepam", "MedicationOrder/mo-oxy"]
+    lorazepam, oxy = meds.values()
+    assert (lorazepam.code, lorazepam.dose, lorazepam.frequency, lorazepam.route) == ("197901", "1 mg", "every 8 hours prn", "oral")
+    assert (oxy.code, oxy.dose, oxy.frequency, oxy.route) == ("1049621", "2 TAB", "every 6 hours", "oral")  # Medication/med-oxy; periodUnits
+    assert [(s.ref, s.name, s.reason) for s in read.skipped] == [("MedicationOrder/mo-diazepam", "diazepam 5 mg tablet", "status stopped")]
+    assert read.request.patient.age == 82
+
+
+def test_dstu2_bundle_check_end_to_end(index):
+    read = read_fhir(DSTU2_BUNDLE, AS_OF)
+    report = check(index, read.request, read.skipped, read.notes)
+    assert "opioid-benzodiazepine" in {f.id for f in report.findings}
+    by_ref = {m.given.ref: m.resolution for m in report.medications}
+    assert by_ref["MedicationOrder/mo-oxy"].strengths[0].daily.value == 40  # 2 x 5 mg tablets, 4 times a day
+    assert report.complete is True
+    assert [s.ref for s in report.skipped] == ["MedicationOrder/mo-diazepam"]
+
+
+@pytest.mark.parametrize(
+    "status, counted",
+    [("active", True), ("on-hold", True), ("draft", True), (None, True),
+     ("completed", False), ("stopped", False), ("entered-in-error", False), ("cancelled", False)],
+)
+def test_dstu2_medication_order_statuses(status, counted):
+    resource = {"resourceType": "MedicationOrder", "id": "mo", "medicationCodeableConcept": {"text": "lorazepam 1 mg"}}
+    if status:
+        resource["status"] = status
+    read = read_fhir(resource, AS_OF)
+    assert [m.ref for m in read.request.medications] == (["MedicationOrder/mo"] if counted else [])
+    assert [s.ref for s in read.skipped] == ([] if counted else ["MedicationOrder/mo"])
