@@ -113,7 +113,10 @@ class _Bundle:
 
 
 def _medication_of(resource: dict, bundle: _Bundle) -> tuple[str | None, str | None, str | None]:
-    """Return (text, rxnorm code, problem) for the medication[x] of a request or statement."""
+    """Return (text, rxnorm code, problem) for the medication[x] of a request, order or statement.
+
+    The problem names no resource: it becomes part of a text that is resolved as a medication name.
+    """
     concept = resource.get("medicationCodeableConcept")
     reference = resource.get("medicationReference")
     medication = resource.get("medication")  # R5 CodeableReference, accepted leniently
@@ -128,7 +131,8 @@ def _medication_of(resource: dict, bundle: _Bundle) -> tuple[str | None, str | N
         if isinstance(target, str):
             med = bundle.resolve(target, resource)
             if med is None:
-                return reference.get("display"), None, f"medicationReference '{target}' not found in the payload"
+                # Neither the reference nor its display is a name to check: either may be stale or an id.
+                return None, None, "medicationReference not found in the payload"
             return _medication_resource_text(med)
         if isinstance(reference.get("display"), str):
             return reference["display"], None, None
@@ -300,7 +304,7 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
                 dose, route, frequency = _dosage(resource)
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             # One malformed resource is reported as unresolved; it never loses the others.
-            meds.append(MedicationInput(text=f"(unreadable {ref}: {type(exc).__name__})", ref=ref))
+            meds.append(MedicationInput(text=f"(unreadable medication: {type(exc).__name__})", ref=ref))
             continue
         active, inactive = STATUSES[rtype]
         status = resource.get("status") if isinstance(resource.get("status"), str) else active[0]
@@ -310,7 +314,9 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
         if status not in active:
             skipped.append(Skipped(ref=ref, name=text or "?", reason=f"unknown status '{status}'"))
             continue
-        name = text or (f"rxcui:{code}" if code else f"(unidentified medication in {ref}{': ' + problem if problem else ''})")
+        # The text is resolved as a medication name, so an unidentified one never holds the resource id
+        # ("MedicationRequest/lorazepam-1" would resolve to lorazepam); `ref` carries it to the report.
+        name = text or (f"rxcui:{code}" if code else f"(unidentified medication{': ' + problem if problem else ''})")
         meds.append(MedicationInput(text=name[:1000], dose=dose, route=route, frequency=frequency, ref=ref, code=code))
 
     notes = []

@@ -66,7 +66,8 @@ def test_statuses_are_filtered_and_skips_listed(read):
 
 def test_unidentifiable_medication_is_kept_with_its_resource_id(read):
     meds = {m.ref: m for m in read.request.medications}
-    assert meds["MedicationRequest/mr-dangling"].text == "(unidentified medication in MedicationRequest/mr-dangling: medicationReference 'Medication/not-in-bundle' not found in the payload)"
+    # The resource id is in `ref` only: the text is resolved as a medication name, so it never holds an id or reference.
+    assert meds["MedicationRequest/mr-dangling"].text == "(unidentified medication: medicationReference not found in the payload)"
 
 
 def test_patient_context(read):
@@ -170,7 +171,7 @@ def test_malformed_resource_is_reported_not_fatal(index):
         {"resource": {"resourceType": "MedicationRequest", "id": "c", "status": "active", "medicationCodeableConcept": {"text": "Xanax"}}},
     ]}
     read = read_fhir(data, AS_OF)
-    assert read.request.medications[0].text == "(unreadable MedicationRequest/a: TypeError)"
+    assert read.request.medications[0][::4] == ("(unreadable medication: TypeError)", "MedicationRequest/a")  # text, ref
     report = check(index, read.request)
     assert [f.id for f in report.findings] == ["opioid-benzodiazepine"]
     assert report.complete is False
@@ -277,3 +278,32 @@ def test_dstu2_medication_order_statuses(status, counted):
     read = read_fhir(resource, AS_OF)
     assert [m.ref for m in read.request.medications] == (["MedicationOrder/mo"] if counted else [])
     assert [s.ref for s in read.skipped] == ([] if counted else ["MedicationOrder/mo"])
+
+
+OXYCODONE = {"resourceType": "MedicationRequest", "id": "oxy", "status": "active", "medicationCodeableConcept": {"text": "oxycodone 5 mg"}}
+
+
+@pytest.mark.parametrize(
+    "medication",
+    [
+        {"medicationReference": {"reference": "Medication/diazepam-123"}},
+        {"medicationReference": {"reference": "Medication/diazepam-123", "display": "diazepam 5 mg tablet"}},  # display of a missing target
+        {"medicationReference": {"reference": "http://ehr.example/fhir/Medication/diazepam-123"}},
+        {"medicationReference": {"reference": "#diazepam"}, "contained": [{"resourceType": "Medication", "id": "diazepam"}]},
+        {},
+        {"medicationReference": {"reference": "#diazepam"}, "contained": 5},  # unreadable
+    ],
+)
+def test_a_resource_id_or_reference_is_never_a_medication_name(index, medication):
+    resource = {"resourceType": "MedicationRequest", "id": "lorazepam-active", "status": "active", "intent": "order", **medication}
+    read = read_fhir({"resourceType": "Bundle", "entry": [{"resource": resource}, {"resource": OXYCODONE}]}, AS_OF)
+    given = read.request.medications[0]
+    assert given.ref == "MedicationRequest/lorazepam-active"
+    assert given.text.startswith(("(unidentified medication", "(unreadable medication"))
+    assert not any(word in given.text.lower() for word in ("lorazepam", "diazepam", "/", "#"))
+    report = check(index, read.request)
+    assert report.medications[0].resolution.status == "unresolved"
+    assert report.medications[0].resolution.drugs == ()
+    assert not any({"lorazepam", "diazepam"} & set(f.drugs) for f in report.findings)
+    assert "opioid-benzodiazepine" not in {f.id for f in report.findings}
+    assert report.complete is False
