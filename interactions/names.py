@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from . import sig
-from .model import Dose, Quantity, Resolution, Strength, Suggestion
+from .model import Dose, Quantity, Resolution, Strength, Suggestion, to_unit
 from .vocab import LazyPattern, fold, normalize_name
 
 CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
@@ -17,7 +17,7 @@ _PRODUCT_SEPARATORS = _SEPARATOR_TOKENS | {"and", "plus", "also", "then"}
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
 _ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
 _ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
-                "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0}
+                "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0, "tablespoonful": 15.0, "tablespoonfuls": 15.0}
 _SEPARATORS = LazyPattern(r"[;,+]|\b(?:and|plus|with|also|then)\b")  # only when a line names several drugs
 _NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
@@ -99,7 +99,10 @@ def _mark(text: str, pattern: re.Pattern, found: list, kind: str) -> str:
 
 
 def _quantity(number: str, unit: str) -> Quantity | None:
+    """A mass in mg or mcg (grams are written as mg: 1.5 g -> 1500 mg)."""
     mass = sig.mass_unit(unit)
+    if mass == "g":
+        return Quantity(value=round(float(number) * 1000.0, 6), unit="mg")
     return Quantity(value=float(number), unit=mass) if mass else None
 
 
@@ -149,12 +152,14 @@ def resolve(table: NameTable, text: str) -> Resolution:
     for start, end in sorted(freq_spans, reverse=True):
         folded = folded[:start] + " " + folded[end:]
     found: list = []
+    folded = _mark(folded, sig.CAP_RE, found, "cap")
     folded = _mark(folded, sig.TOTAL_RE, found, "total")
     folded = _mark(folded, sig.RATE_RE, found, "rate")
     folded = _mark(folded, sig.CONC_RE, found, "conc")
     folded = _mark(folded, sig.TIMES_RE, found, "times")
     folded = _mark(folded, sig.QUANTITY_RE, found, "count")
     folded = _mark(folded, sig.QUANTITY_AFTER_RE, found, "count-after")
+    folded = _mark(folded, sig.STRENGTH_RANGE_RE, found, "strength-range")
     folded = _mark(folded, sig.COMBO_RE, found, "combo")
     folded = _mark(folded, sig.VOLUME_RE, found, "volume")
     folded = _mark(folded, sig.STRENGTH_RE, found, "strength")
@@ -210,7 +215,8 @@ def resolve(table: NameTable, text: str) -> Resolution:
         if word in _SEPARATOR_TOKENS:
             continue
         if word in sig.ROUTE_WORDS:
-            if sig.ROUTE_WORDS[word] and stated_route is None:
+            if sig.ROUTE_WORDS[word]:
+                # The last route stated wins: "oxycodone oral concentrate 0.25 mL SL" is given sublingually.
                 stated_route = sig.ROUTE_WORDS[word]
             continue
         if word in sig.FORM_WORDS:
@@ -284,9 +290,11 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
     """Attribute parsed amounts to drugs and compute each drug's daily dose where the text allows.
 
     Daily dose = amount per administration x administrations per day, kept as a range
-    (Dose min..max): "1-2 tabs every 4-6 hours" allows 4 to 12 tablets a day. "(20 mg
-    total)" is the amount of one administration. As needed, only the ceiling is known
-    ("up to"). Returns the strengths and, when no daily dose could be computed, why.
+    (Dose min..max): "1-2 tabs every 4-6 hours" allows 4 to 12 tablets a day. What the
+    order states wins over what the product label says: "(20 mg total)" is the amount of
+    one administration, "400 mcg/day" is the daily dose whatever the vial's mcg/mL. As
+    needed, only the ceiling is known ("up to"). Returns the strengths and, when no daily
+    dose could be computed, why.
     """
     # Each drug of each match, in the order written, with the token index where it ends.
     drug_positions = []
@@ -296,11 +304,11 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
             drug_positions.append((end, ident, len(ids) > 1))
     if not drug_positions:
         return (), None
-    count = None  # (min, max, unit) of units per administration
-    volume = None  # (min, max) mL per administration
-    per_drug: dict = {}
-    totals: dict = {}
-    several: set = set()
+    single = len({d[1] for d in drug_positions}) == 1
+    counts: list = []  # (min, max, unit) of units per administration, in the order written
+    volumes: list = []  # (min, max) mL per administration
+    amounts: dict = {}  # drug -> {kind: [match, ...]}
+    cap = None
     combo = False
     for index, token in enumerate(tokens):
         if not token.startswith("\x00"):
@@ -309,45 +317,39 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
         if kind == "count":
             low = sig.count_of(match.group(1))
             high = sig.count_of(match.group(2)) if match.group(2) else low
-            count = (min(low, high), max(low, high), sig.count_unit(match.group(3)))
-            continue
-        if kind == "count-after":
-            value = sig.count_of(match.group(2))
-            count = (value, value, sig.count_unit(match.group(1)))
-            continue
-        if kind == "times":
-            count = (float(match.group(1)), float(match.group(1)), None)
-            continue
-        if kind == "volume":
+            counts.append((min(low, high), max(low, high), sig.count_unit(match.group(3))))
+        elif kind == "count-after":
+            low = sig.count_of(match.group(2))
+            high = sig.count_of(match.group(3)) if match.group(3) else low
+            counts.append((min(low, high), max(low, high), sig.count_unit(match.group(1))))
+        elif kind == "times":
+            counts.append((float(match.group(1)), float(match.group(1)), None))
+        elif kind == "volume":
             factor = _ML_PER_UNIT.get(match.group(3), 1.0)  # mL and cc: 1
             low = float(match.group(1)) * factor
             high = float(match.group(2)) * factor if match.group(2) else low
-            volume = (min(low, high), max(low, high))
-            continue
-        if kind == "combo":
+            volumes.append((min(low, high), max(low, high)))
+        elif kind == "cap":
+            cap = match
+        elif kind == "combo" or (kind == "strength-range" and not single):
             combo = True
-            continue
-        preceding = [d for d in drug_positions if d[0] < index]
-        target = preceding[-1] if preceding else drug_positions[0]
-        if kind == "total":
-            totals.setdefault(target[1], match)
-            continue
-        if target[1] in per_drug:
-            # A second strength for the same drug ("20 mg QID plus 20 mg qhs"): no single daily dose.
-            several.add(target[1])
-            continue
-        if target[2] and not preceding:
-            continue
-        per_drug[target[1]] = (kind, match)
+        else:
+            preceding = [d for d in drug_positions if d[0] < index]
+            target = preceding[-1] if preceding else drug_positions[0]
+            if target[2] and not preceding and kind == "strength":
+                continue  # a bare number before a combination product's name is not one ingredient's strength
+            amounts.setdefault(target[1], {}).setdefault(kind, []).append(match)
 
     strengths = []
     notes = []
-    single = len({d[1] for d in drug_positions}) == 1
+    several_counts = len(set(counts)) > 1
     for _, ident, _ in drug_positions:
         if any(s.drug == ident for s in strengths):
             continue
-        strength, why = _one_strength(ident, per_drug.get(ident), totals.get(ident), count if single or ident in per_drug else None,
-                                      volume, frequency, several, multi_line, combo)
+        given = amounts.get(ident, {})
+        count = counts[0] if counts and (single or given) else None
+        strength, why = _one_strength(ident, given, count, volumes[0] if volumes else None, frequency,
+                                      several_counts or len(set(volumes)) > 1, multi_line, combo, cap)
         if strength is not None:
             strengths.append(strength)
         if why and why not in notes:
@@ -360,54 +362,95 @@ def _strengths(tokens, matches, found, frequency, table, multi_line=False) -> tu
     return tuple(strengths), ("; ".join(notes) if notes else "no strength or count given") + "; daily dose not computed"
 
 
-def _one_strength(ident, amount, total, count, volume, frequency, several, multi_line, combo):
+def _mass(match, first: int = 1) -> Quantity | None:
+    return _quantity(match.group(first), match.group(first + 1))
+
+
+def _one_strength(ident, given, count, volume, frequency, several, multi_line, combo, cap):
     """Return (Strength or None, why the daily dose is unknown or None) for one drug of a line."""
-    if amount is not None and amount[0] == "rate":
-        q = _quantity(amount[1].group(1), amount[1].group(2))
-        if q is None:
-            return None, "rate not in mg or mcg"
-        if amount[1].group(3).startswith(("d", "24")):
-            return Strength(drug=ident, per_dose=None, daily=Dose(min=q.value, max=q.value, unit=q.unit), basis="stated-daily"), None
+    scheduled = "scheduled"
+    totals = given.get("total", [])
+    rates = given.get("rate", [])
+    plain = given.get("strength", []) + given.get("strength-range", [])
+    if len({m.group(0) for m in totals}) > 1 or len({m.group(0) for m in rates}) > 1:
+        return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "several doses for one drug on one line"
+    if totals and totals[0].group(4):  # "(200 mcg/hr total)"
+        q = _quantity(totals[0].group(1), totals[0].group(3))
         per_day = round(q.value * 24.0, 6)
         return Strength(drug=ident, per_dose=Dose(min=q.value, max=q.value, unit=q.unit),
                         daily=Dose(min=per_day, max=per_day, unit=q.unit), basis="rate"), None
-    if total is not None:
-        q = _quantity(total.group(1), total.group(2))
-        per_dose = Dose(min=q.value, max=q.value, unit=q.unit)
-    elif amount is not None and amount[0] == "conc":
-        match = amount[1]
-        q = _quantity(match.group(1), match.group(2))
+    if rates and not totals:
+        q = _mass(rates[0])
+        if q is None:
+            return None, "rate not in mg or mcg"
+        if rates[0].group(3).startswith(("d", "24")):
+            return Strength(drug=ident, per_dose=None, daily=Dose(min=q.value, max=q.value, unit=q.unit), basis="stated-daily"), None
+        patches = count[0:2] if count and count[2] == "patch" else (1.0, 1.0)
+        low, high = round(q.value * patches[0] * 24.0, 6), round(q.value * patches[1] * 24.0, 6)
+        return Strength(drug=ident, per_dose=Dose(min=q.value * patches[0], max=q.value * patches[1], unit=q.unit),
+                        daily=Dose(min=low, max=high, unit=q.unit), basis="rate"), None
+    if totals:
+        match = totals[0]
+        low_q, high_q = _quantity(match.group(1), match.group(3)), _quantity(match.group(2) or match.group(1), match.group(3))
+        per_dose = Dose(min=min(low_q.value, high_q.value), max=max(low_q.value, high_q.value), unit=low_q.unit)
+    elif given.get("conc") and volume is not None:
+        match = given["conc"][0]
+        q = _mass(match)
         per_volume = float(match.group(3)) if match.group(3) else 1.0
         if match.group(4) == "l":
             per_volume *= 1000.0
         if q is None or per_volume <= 0:
             return None, "concentration not in mg or mcg per volume"
-        if volume is None:
-            return Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"), "concentration given without a volume per dose"
         per_dose = Dose(min=round(q.value / per_volume * volume[0], 6), max=round(q.value / per_volume * volume[1], 6), unit=q.unit)
-    elif amount is not None:
-        q = _quantity(amount[1].group(1), amount[1].group(2))
-        if q is None:
-            return None, None
-        low, high = (count[0], count[1]) if count else (1.0, 1.0)
-        per_dose = Dose(min=round(q.value * low, 6), max=round(q.value * high, 6), unit=q.unit)
+    elif plain:
+        if len({m.group(0) for m in plain}) > 1:
+            return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "several doses for one drug on one line"
+        match = plain[0]
+        if match.re is sig.STRENGTH_RANGE_RE:
+            low_q, high_q = _quantity(match.group(1), match.group(3)), _quantity(match.group(2), match.group(3))
+            per_dose = Dose(min=min(low_q.value, high_q.value), max=max(low_q.value, high_q.value), unit=low_q.unit)
+        else:
+            q = _mass(match)
+            if q is None:
+                return None, None
+            low, high = (count[0], count[1]) if count else (1.0, 1.0)
+            per_dose = Dose(min=round(q.value * low, 6), max=round(q.value * high, 6), unit=q.unit)
+    elif given.get("conc"):
+        return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "concentration given without a volume per dose"
     elif count is not None and count[2]:
         per_dose = Dose(min=count[0], max=count[1], unit=count[2])
     elif volume is not None:
         per_dose = Dose(min=volume[0], max=volume[1], unit="mL")
     else:
         return None, "combination strength written without units per ingredient" if combo else None
-    if ident in several:
-        return Strength(drug=ident, per_dose=None, daily=None, basis="scheduled"), "several doses for one drug on one line"
+    if several:
+        return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "several schedules on one line"
     if multi_line:
-        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), "several medications written on one line"
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis=scheduled), "several medications written on one line"
     if frequency is None:
-        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), "no frequency given"
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis=scheduled), "no frequency given"
     if frequency.per_day is None:
         why = "several schedules on one line" if ";" in frequency.text else "as needed without an interval"
-        return Strength(drug=ident, per_dose=per_dose, daily=None, basis="scheduled"), why
-    high = round(per_dose.max * frequency.per_day, 6)
+        return Strength(drug=ident, per_dose=per_dose, daily=None, basis=scheduled), why
+    high = _capped(round(per_dose.max * frequency.per_day, 6), per_dose, count, cap)
     if frequency.as_needed:
         return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=None, max=high, unit=per_dose.unit), basis="as-needed-maximum"), None
-    low = round(per_dose.min * frequency.fewest, 6)
-    return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=low, max=high, unit=per_dose.unit), basis="scheduled"), None
+    low = min(round(per_dose.min * frequency.fewest, 6), high)
+    return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=low, max=high, unit=per_dose.unit), basis=scheduled), None
+
+
+def _capped(high: float, per_dose: Dose, count, cap) -> float:
+    """Apply the order's own ceiling ("max 6 tabs/day", "max 40 mg/day") to the most it allows."""
+    if cap is None:
+        return high
+    value, unit = float(cap.group(1)), cap.group(2)
+    mass = sig.mass_unit(unit)
+    if mass:
+        limit = to_unit(Quantity(value=value, unit=mass), per_dose.unit)
+    elif unit.startswith("dose"):
+        limit = per_dose.max * value
+    elif count and count[1]:
+        limit = per_dose.max / count[1] * value  # the strength of one unit times the units allowed
+    else:
+        limit = None
+    return min(high, round(limit, 6)) if limit is not None else high

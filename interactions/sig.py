@@ -21,7 +21,7 @@ RATE_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per)\s*(24\s*h(?:rs?|ours?
 CONC_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per|in)\s*" + NUM + r"?\s*(ml|l)\b")
 COMBO_RE = re.compile(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM + r")+\s*(mg|mcg)?(?![\w.])")
 STRENGTH_RE = re.compile(NUM + r"\s*" + _UNIT + r"(?![a-z])")
-VOLUME_RE = re.compile(NUM + r"(?:\s*(?:-|to|or)\s*" + NUM + r")?\s*(ml|cc|tsp|teaspoons?|teaspoonfuls?|tbsp|tablespoons?)(?![a-z])")
+VOLUME_RE = re.compile(NUM + r"(?:\s*(?:-|to|or)\s*" + NUM + r")?\s*(ml|cc|tsp|teaspoons?|teaspoonfuls?|tbsp|tablespoons?|tablespoonfuls?)(?![a-z])")
 _COUNT_WORDS = {
     "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "half": 0.5,
     # Latin counts on prescriptions: "i tab po tid", "ii caps bid".
@@ -33,10 +33,16 @@ _COUNT_UNITS = (r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|p
 TIMES_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\s*(?=\d)")
 # "2 tablets", "1-2 tabs", "1 to 2 tablets", "1 or 2 capsules", "ii tabs".
 QUANTITY_RE = re.compile(r"(?<![\w.])" + _COUNT + r"(?:\s*(?:-|to|or)\s*" + _COUNT + r")?\s*" + _COUNT_UNITS)
-# Latin order, unit first: "tab i po tid", "caps ii bid".
-QUANTITY_AFTER_RE = re.compile(r"(?<![\w.])(tabs?|tablets?|caps?|capsules?)\s+(iii|ii|iv|i)(?![\w.])")
-# Epic's "(20 mg total)": the amount of one administration, whatever the tablet count.
-TOTAL_RE = re.compile(r"\(\s*" + NUM + r"\s*(mg|mcg|ug|g)\s*total\s*\)")
+# Latin order, unit first: "tab i po tid", "caps ii bid", "tab i-ii".
+QUANTITY_AFTER_RE = re.compile(r"(?<![\w.])(tabs?|tablets?|caps?|capsules?)\s+(iii|ii|iv|i)(?:\s*-\s*(iii|ii|iv|i))?(?![\w.])")
+# Epic's "(20 mg total)": the amount of one administration, whatever the tablet count;
+# "(200 mcg/hr total)" for several patches.
+TOTAL_RE = re.compile(r"\(\s*" + NUM + r"(?:\s*(?:-|to)\s*" + NUM + r")?\s*(mg|mcg|ug|g)\s*(/\s*(?:hr|h|hour))?\s*total\s*\)")
+# A dose range of one drug: "5-10 mg", "25 to 50 mg" (on a line with several drugs, "5-325 mg" is a combination).
+STRENGTH_RANGE_RE = re.compile(r"(?<![\w.])" + NUM + r"\s*(?:-|to)\s*" + NUM + r"\s*(mg|mcg|g)(?![a-z/])")
+# A ceiling the order sets: "max 6 tabs/day", "not to exceed 3 doses per day", "max 40 mg/day".
+CAP_RE = re.compile(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than)\s*(?:of\s*)?" + NUM
+                    + r"\s*(tabs?|tablets?|caps?|capsules?|doses?|mg|mcg)\s*(?:/|per|in|a|each)\s*(?:day|24\s*h(?:ours?|rs?)?|d)\b")
 
 _DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?")
 
@@ -190,7 +196,8 @@ SIG_WORDS = {
     "glass", "glasses", "drinks", "drinking", "shot", "shots", "bottle", "bottles", "can", "cans", "pint", "pints",
     "oz", "ounce", "ounces", "socially", "social", "occasionally", "occasional", "weekend", "weekends", "uses",
     # Epic and pharmacy-label words around a sig.
-    "total", "tab", "tabs", "s", "infusion", "directed", "instructions",
+    "total", "tab", "tabs", "s", "infusion", "directed", "instructions", "divided", "infuse", "into", "space",
+    "implanted", "simple", "mode", "flex", "programmed", "program",
 }
 
 
@@ -198,6 +205,10 @@ _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|
 # Epic repeats numbers in words: "3 (three) times daily", "every 6 (six) hours".
 _WORD_AFTER_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*\((?:" + _NUMBER_WORDS + r")\)")
 _PLURAL_PARENS = re.compile(r"(?<=[a-z])\((?:s|es)\)")  # Cerner's "tab(s)"
+_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}),(\d{3})(?![\d,])")  # "1,000 mg"
+# Cerner's "20 mg = 2 tab(s)": the strength is the dose and the count only describes it.
+_DOSE_EQUALS = re.compile(r"(\d(?:\.\d+)?\s*(?:mg|mcg|g))\s*=\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)?\s*"
+                          r"(?:tabs?|tablets?|caps?|capsules?|ml|packets?|patch(?:es)?)(?![a-z])")
 _MIXED_NUMBER = re.compile(r"(?<![\w./])(\d+)\s+(\d)/(\d)(?![\w/.])")  # "1 1/2"
 _FRACTION = re.compile(r"(?<![\w./])(\d)/(\d)(?=\s*(?:tab|cap|pill|packet|patch|of\b))")  # "1/2 tab"
 _AND_A_HALF = re.compile(r"\b(one|two|three|four|\d+)\s+and\s+(?:a|one)[\s-]+half\b")
@@ -214,6 +225,8 @@ def normalize(text: str) -> str:
     text = text.replace("\u2044", "/")  # NFKD turns "½" into "1⁄2" with a fraction slash
     text = _WORD_AFTER_NUMBER.sub(r"\1", text)
     text = _PLURAL_PARENS.sub("s", text)
+    text = _THOUSANDS.sub(r"\1\2", text)
+    text = _DOSE_EQUALS.sub(r"\1", text)
     text = _MIXED_NUMBER.sub(lambda m: f"{int(m.group(1)) + int(m.group(2)) / int(m.group(3)):g}" if int(m.group(3)) else m.group(0), text)
     text = _FRACTION.sub(lambda m: f"{int(m.group(1)) / int(m.group(2)):g}" if int(m.group(2)) else m.group(0), text)
     text = _AND_A_HALF.sub(lambda m: f"{(_WORD_VALUES.get(m.group(1)) or float(m.group(1))) + 0.5:g}", text)
