@@ -266,6 +266,7 @@ def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
 # --- running, in one process or several ---------------------------------------------------
 
 _WORKER: dict = {}
+_PIPE_CLOSED = 32  # a worker's exit code when the output pipe closed under it
 
 
 def _freeze() -> None:
@@ -414,6 +415,8 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
                     counts = conn.recv()
                 except EOFError:
                     procs[w].join(1.0)
+                    if procs[w].exitcode == _PIPE_CLOSED:
+                        raise BrokenPipeError("the reader of the output went away") from None
                     raise stopped(w, f"exit code {procs[w].exitcode}") from None
                 received[w] += 1
                 tally.add_counts(counts)
@@ -493,7 +496,7 @@ def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
                 view = view[os.write(fd, view):]
         except BrokenPipeError:
             following.release()
-            os._exit(32)  # the reader went away (e.g. '| head'): nothing more can be written
+            os._exit(_PIPE_CLOSED)  # the reader went away (e.g. '| head'): nothing more can be written
         following.release()
         sink.send(_Counts(sum(o.failing for o in outcomes), sum(o.findings for o in outcomes),
                           sum(o.incomplete for o in outcomes), sum(o.error for o in outcomes), len(outcomes)))

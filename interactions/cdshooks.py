@@ -59,11 +59,16 @@ def operation_outcome(code: str, message: str) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": message}]}
 
 
-def discovery() -> dict:
-    """Return the discovery document for GET /cds-services."""
+def discovery(scope=None) -> dict:
+    """Return the discovery document for GET /cds-services; each description says what is not checked.
+
+    This service is meant to run beside a general interaction service: `scope` (the rules'
+    Scope) names what it leaves to that service.
+    """
+    tail = f" Checks {scope.name} only; does not check {', '.join(scope.not_checked)}." if scope is not None and scope.not_checked else ""
     return {
         "services": [
-            {"id": sid, "hook": s["hook"], "title": s["title"], "description": s["description"], "prefetch": dict(PREFETCH)}
+            {"id": sid, "hook": s["hook"], "title": s["title"], "description": s["description"] + tail, "prefetch": dict(PREFETCH)}
             for sid, s in SERVICES.items()
         ]
     }

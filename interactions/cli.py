@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from . import __version__
-from .commands import CheckOptions, CommandError, cache_dir, check_command, guarded, interrupted, load, stream_name, write_problems
+from .commands import (
+    CheckOptions,
+    CommandError,
+    cache_dir,
+    check_command,
+    guarded,
+    interrupted,
+    load,
+    pipe_closed,
+    stream_name,
+    write_problems,
+)
 from .exitcodes import ERROR
 from .vocab import PATIENT_LIMITS, SEVERITIES
 
@@ -26,11 +38,63 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             ctx.exit(interrupted(sys.stderr))
+        except BrokenPipeError:
+            ctx.exit(pipe_closed())
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the contract is "no report" = 2
             click.echo(f"interactions: internal error: {type(exc).__name__}: {exc}", err=True)
             ctx.exit(ERROR)
+
+
+class _Command(click.Command):
+    """A command whose help ends with examples, its exit codes and what the rules check."""
+
+    def format_epilog(self, ctx, formatter):
+        _epilog(ctx, formatter)
+        super().format_epilog(ctx, formatter)
+
+
+def _epilog(ctx, formatter) -> None:
+    from .helptext import EXAMPLES, EXIT_CODES
+
+    name = ctx.info_name if ctx.parent is not None else "interactions"
+    with formatter.section("Examples"):
+        for line in EXAMPLES.get(name, []):
+            formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+    with formatter.section("Exit codes"):
+        formatter.write_dl(EXIT_CODES.get(name, EXIT_CODES["default"]))
+    with formatter.section("What is checked"):
+        formatter.write_text(_scope_help())
+
+
+def _scope_help() -> str:
+    try:
+        from .index import load_index
+
+        scope = load_index(ctx_rules_dir(), cache_dir()).scope
+    except Exception:  # noqa: BLE001 - help must print even when the rules do not load
+        return "(the rules could not be loaded: run 'interactions rules validate')"
+    return f"Only {scope.name}: {'; '.join(scope.checked)}. Not checked: {', '.join(scope.not_checked)}."
+
+
+def ctx_rules_dir():
+    """The rules folder named by --rules or INTERACTIONS_RULES on this command line, if any."""
+    ctx = click.get_current_context(silent=True)
+    params = ctx.params if ctx is not None else {}
+    return params.get("rules_dir") or os.environ.get("INTERACTIONS_RULES")
+
+
+class _Group(_Cli):
+    """The top-level group: the same help epilog as each command."""
+
+    command_class = _Command
+    group_class = type
+
+    def format_epilog(self, ctx, formatter):
+        if ctx.parent is None:
+            _epilog(ctx, formatter)
+        super().format_epilog(ctx, formatter)
 
 
 def _fail(message: str) -> None:
@@ -52,7 +116,7 @@ def _show_version(ctx, _param, value):
     ctx.exit()
 
 
-@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
               help="Show the version and exit.")
 def cli():
@@ -70,10 +134,13 @@ def cli():
 @click.option("--previous", "previous_file", type=click.File("rb"), help="The previous medication list, to detect drugs stopped abruptly.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: only on a terminal, and never with NO_COLOR).")
-def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color):
+@click.option("--brief", is_flag=True, help="Text: only the status, unrecognised names, the summary and what was not checked.")
+@click.option("--explain", is_flag=True, help="Text: show each finding's path through the rule graph and its rule id.")
+def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_file, as_of, color, brief, explain):
     """Check a medication list, given as arguments or with --input (text, JSON or FHIR R4)."""
     options = CheckOptions(medications=medications, input_file=input_file, previous_file=previous_file, fmt=fmt, fail_on=fail_on,
-                           rules_dir=rules_dir, age=age, egfr=egfr, as_of=as_of.date() if as_of else None, color=color)
+                           rules_dir=rules_dir, age=age, egfr=egfr, as_of=as_of.date() if as_of else None, color=color,
+                           brief=brief, explain=explain)
     sys.exit(guarded(lambda: check_command(options, sys.stdout, sys.stderr), sys.stderr))
 
 
@@ -112,15 +179,27 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     try:
         write_batch(iter_records(stream, fmt), out, tally, fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
                     workers=workers, rules_dir=rules_dir, cache_dir=cache_dir(), on_chunk=on_chunk)
+        out.flush()
     except BatchError as exc:
         out.flush()
         click.echo(tally.summary(), err=True)
         _fail(f"{input_path}: {exc}")
-    out.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: _Cli exits quietly
+    except OSError as exc:
+        click.echo(tally.summary(), err=True)
+        _fail(f"cannot write the results: {exc.strerror or exc}")
     if show:
         click.echo("\r", err=True, nl=False)
     click.echo(tally.summary(), err=True)
+    click.echo(f"interactions batch: checked {index_scope(rules_dir)}", err=True)
     sys.exit(tally.exit_code())
+
+
+def index_scope(rules_dir) -> str:
+    """One line on what the rules check and what they do not, for summaries."""
+    scope = _index(rules_dir).scope
+    return f"{scope.name} only; not checked: {', '.join(scope.not_checked)}"
 
 
 @cli.command()
@@ -140,7 +219,8 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
         from .server import Settings, jwt_config_problems
         from .server import serve as run_server
     except ImportError as exc:
-        _fail(f"the server needs extra packages: pip install 'interactions[server]' ({exc.name} is missing)")
+        _fail(f"the server needs extra packages ({exc.name} is missing): from a checkout, pip install '.[server]'; "
+              f"from a package index, pip install 'interactions[server]'")
     jwt = None
     if jwt_config is not None:
         try:
@@ -216,13 +296,17 @@ def explain(name, fmt, rules_dir):
 
 @cli.command()
 @click.option("--class", "class_id", help="Only drugs that belong to this class (directly or through a subclass).")
+@click.option("--classes", "show_classes", is_flag=True, help="List the classes instead: id, name, parents and how many drugs reach each.")
 @FORMAT_OPTION
 @RULES_OPTION
-def drugs(class_id, fmt, rules_dir):
-    """List the drugs the checker knows."""
-    from .explain import format_drug_list, list_drugs
+def drugs(class_id, show_classes, fmt, rules_dir):
+    """List the drugs the checker knows, or with --classes its classes."""
+    from .explain import format_class_list, format_drug_list, list_drugs
 
     index = _index(rules_dir)
+    if show_classes:
+        click.echo(format_class_list(index, fmt), nl=False)
+        return
     if class_id is not None and class_id not in index.classes:
         from .vocab import did_you_mean
 

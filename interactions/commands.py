@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from .exitcodes import ERROR, INTERRUPTED, exit_code
+from .exitcodes import ERROR, INTERRUPTED, PIPE_CLOSED, exit_code
 from .vocab import LazyPattern
 
 # What click.echo(color=False) strips: CSI sequences.
@@ -21,8 +21,8 @@ class CommandError(Exception):
 
 
 class CheckOptions(namedtuple(
-    "CheckOptions", "medications input_file previous_file fmt fail_on rules_dir age egfr as_of color",
-    defaults=((), None, None, "text", "minor", None, None, None, None, None),
+    "CheckOptions", "medications input_file previous_file fmt fail_on rules_dir age egfr as_of color brief explain",
+    defaults=((), None, None, "text", "minor", None, None, None, None, None, False, False),
 )):
     """Everything the `check` command was asked for, from click or from the plain fast path.
 
@@ -104,13 +104,35 @@ def check_command(options: CheckOptions, out, err) -> int:
         raise CommandError(str(exc)) from None
     report = check(load(options.rules_dir, err), request, parsed.skipped, parsed.notes)
     colored = use_color(options.color, out) and options.fmt == "text"
-    text = FORMATTERS[options.fmt](report, color=colored)
+    text = FORMATTERS[options.fmt](report, color=colored, brief=options.brief, explain=options.explain)
     if not colored and "\x1b" in text:
         # Never pass escape sequences from names (e.g. a FHIR display) to a terminal uncoloured.
         text = _ANSI.sub("", text)
-    out.write(text)
-    out.flush()
+    try:
+        out.write(fit_encoding(text, out))
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise CommandError(f"cannot write the report: {exc.strerror or exc}") from None
     return exit_code(report, options.fail_on)
+
+
+# What a legacy console (cp1252, ASCII) cannot show, in plain ASCII.
+_ASCII_FALLBACK = str.maketrans({"→": "->", "←": "<-", "≥": ">=", "≤": "<=", "—": "-", "–": "-", "§": "s.", "“": '"', "”": '"',
+                                 "‘": "'", "’": "'", "…": "...", "µ": "u", "×": "x", "·": "-"})
+
+
+def fit_encoding(text: str, stream) -> str:
+    """Return `text` as `stream` can write it: arrows and quotes fall back to ASCII on a legacy console encoding."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.translate(_ASCII_FALLBACK).encode(encoding, errors="replace").decode(encoding)
+    except LookupError:
+        return text
 
 
 def guarded(run, err) -> int:
@@ -123,12 +145,30 @@ def guarded(run, err) -> int:
         return ERROR
     except KeyboardInterrupt:
         return interrupted(err)
+    except BrokenPipeError:
+        return pipe_closed()
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - the contract is "no report" = 2
         err.write(f"interactions: internal error: {type(exc).__name__}: {exc}\n")
         err.flush()
         return ERROR
+
+
+def pipe_closed() -> int:
+    """The reader went away (`| head`): stop quietly with the shell's SIGPIPE status, 141.
+
+    Standard output is pointed at /dev/null so that the interpreter's final flush cannot
+    print an error of its own.
+    """
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return PIPE_CLOSED
 
 
 def interrupted(err) -> int:

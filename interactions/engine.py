@@ -205,6 +205,10 @@ class _Checker:
         """Return a drug's display name."""
         return self.index.drugs[drug]["name"]
 
+    def class_name(self, class_id: str) -> str:
+        """Return a class's display name."""
+        return self.index.classes[class_id]["name"]
+
     def ask(self, text: str) -> None:
         """Record context that is missing and would change the answer."""
         self.context_needed.append(text)
@@ -216,8 +220,9 @@ class _Checker:
             return self.subjects.get(rid, [])
         return [member for drug in sorted(uses) for hit_rid, member in self.index.subject_hits(drug) if hit_rid == rid]
 
-    def add(self, rule, drugs, paths, *, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=()) -> None:
-        """Record a finding of `rule` about `drugs`, explained by `paths`."""
+    def add(self, rule, drugs, paths, *, severity=None, reasons=(), notes=(), context=(), related=(), uses=None, extra_refs=(),
+            why="") -> None:
+        """Record a finding of `rule` about `drugs`, explained by `why` (a sentence) and `paths` (through the rule graph)."""
         static = self.index.rule_static(rule["id"])
         drugs = tuple(sorted(drugs))
         uses = uses or self.uses
@@ -227,9 +232,10 @@ class _Checker:
             refs = self.index.references(tuple(dict.fromkeys([*static.reference_ids, *extra_refs])))
         self.findings.append(Finding(
             id=rule["id"], kind=static.kind, severity=severity or static.severity, effect=static.effect, title=static.title,
-            message=static.message, mechanism=static.mechanism, management=static.management, drugs=drugs,
+            message=static.message, mechanism=static.mechanism, management=_management(rule, involved), drugs=drugs,
             inputs=_inputs(involved), involved=involved, paths=tuple(sorted(set(paths))) if len(paths) > 1 else tuple(paths),
-            references=refs, reasons=tuple(reasons), notes=tuple(notes), context_needed=tuple(context), related=tuple(related),
+            references=_cited(refs, drugs), reasons=tuple(reasons), notes=tuple(notes), context_needed=tuple(context),
+            related=tuple(related), why=why,
         ))
 
     # --- pairwise rules ----------------------------------------------------------------------
@@ -259,13 +265,28 @@ class _Checker:
             rule = index.rules[rid]
             drugs = sorted({d for o in hits for d in o.drugs})
             related = self.related([(o.related, *o.drugs) for o in hits if o.related])
+            why = self.pair_why(hits)
             if "escalate" not in rule and "notes" not in rule:
-                self.add(rule, drugs, [o.path for o in hits], related=related)
+                self.add(rule, drugs, [o.path for o in hits], related=related, why=why)
                 continue
             esc = escalate(rule, ctx)
             texts, note_refs = notes(rule, ctx)
             self.add(rule, drugs, [o.path for o in hits], severity=esc.severity, reasons=esc.reasons, notes=texts,
-                     context=esc.context_needed, related=related, extra_refs=[*esc.references, *note_refs])
+                     context=esc.context_needed, related=related, extra_refs=[*esc.references, *note_refs], why=why)
+
+    def pair_why(self, hits) -> str:
+        """Say in words why the drugs meet: "oxycodone (opioid) taken with lorazepam (benzodiazepine)"."""
+        sides: dict = {}  # side name -> drug names, in order
+        for hit in hits:
+            for drug, side in hit.sides:
+                names = sides.setdefault(side, [])
+                if self.name(drug) not in names:
+                    names.append(self.name(drug))
+        if len(sides) == 1:
+            (side, names), = sides.items()
+            return f"{_and(names)} are {'both' if len(names) == 2 else 'all'} {_plural(side)}"
+        parts = [_and(names) if names == [side] else f"{_and(names)} ({side})" for side, names in sides.items()]
+        return " taken with ".join(parts)
 
     def related(self, hits) -> tuple:
         """Fold the other rules that matched the same drugs with another effect into one list."""
@@ -276,8 +297,10 @@ class _Checker:
         out = []
         for other, other_drugs in sorted(grouped.items()):
             r = self.index.rules[other]
+            involved = tuple(self.uses[d] for d in sorted(other_drugs))
             out.append(Related(id=other, severity=r["severity"], effect=r["effect"], title=r["title"],
-                               drugs=tuple(sorted(other_drugs)), references=tuple(r["references"])))
+                               drugs=tuple(sorted(other_drugs)), references=tuple(r["references"]),
+                               message=r["message"], management=_management(r, involved)))
         return tuple(out)
 
     # --- sedative load --------------------------------------------------------------------------
@@ -309,6 +332,40 @@ class _Checker:
             KINDS[rule["kind"]].evaluate(self, rule)
 
 
+def _management(rule: dict, involved: tuple) -> str:
+    """The rule's advice, or its advice for a route when a drug is on that route (intrathecal baclofen is never stopped)."""
+    by_route = rule.get("management_by_route")
+    if not by_route:
+        return rule["management"]
+    routes = [r.route for inv in involved for r in (inv.routes or (inv,))]
+    matched = list(dict.fromkeys(by_route[r] for r in routes if r in by_route))
+    if not matched:
+        return rule["management"]
+    if all(r in by_route for r in routes):
+        return " ".join(matched)
+    other = ", ".join(sorted({r for r in routes if r not in by_route}))
+    return f"{other.capitalize()}: {rule['management']} " + " ".join(
+        f"{r.capitalize()}: {by_route[r]}" for r in dict.fromkeys(routes) if r in by_route)
+
+
+def _cited(refs: tuple, drugs: tuple) -> tuple:
+    """The references that apply: a drug's own label only where that drug is involved."""
+    kept = tuple(r for r in refs if r.about is None or r.about in drugs)
+    return kept or refs
+
+
+def _and(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _plural(name: str) -> str:
+    """'CNS depressant' -> 'CNS depressants'; 'CNS-active drug (Beers)' -> 'CNS-active drugs (Beers)'."""
+    head, paren, tail = name.partition(" (")
+    head = head if head.endswith("s") else head + "s"
+    return f"{head}{paren}{tail}"
+
+
 def _inputs(involved: tuple) -> tuple:
     """Every input text of the involved drugs, once, in order.
 
@@ -327,8 +384,9 @@ def _pair_keys(index: Index, use: Involved) -> list:
     return [f"{use.drug} {r.route}" for r in use.routes] if index.pair_rules(use.drug) else []
 
 
-class _PairOutcome(namedtuple("_PairOutcome", "rule path related drugs")):
-    """The winning rule for two drugs, the path that explains it, the other rules with another effect, the two drugs."""
+class _PairOutcome(namedtuple("_PairOutcome", "rule path related drugs sides")):
+    """The winning rule for two drugs, the path that explains it, the other rules with another effect, the two drugs,
+    and each drug with the name of the rule side it reached ((drug, side name), (drug, side name))."""
 
     __slots__ = ()
 
@@ -360,7 +418,8 @@ def _pair_outcome(index: Index, key_a: str, key_b: str, excluded: frozenset):
     _, _, rid, (first, second) = matched[0]
     effect = index.rules[rid]["effect"]
     related = tuple(other for _, _, other, _ in matched[1:] if index.rules[other]["effect"] != effect)
-    return _PairOutcome(rule=rid, path=_pair_path(index, first, second), related=related, drugs=(a, b))
+    sides = tuple((path[0].split(":", 1)[1], index.name_of(path[-1])) for path in (first, second))
+    return _PairOutcome(rule=rid, path=_pair_path(index, first, second), related=related, drugs=(a, b), sides=sides)
 
 
 def _match_pair(rule, route_a, route_b, entries_a, entries_b):
@@ -471,6 +530,7 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
         sedative_load=checker.sedative_load(),
         skipped=tuple(skipped),
         notes=tuple(notes),
+        scope=index.scope,
     )
 
 

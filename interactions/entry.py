@@ -18,7 +18,7 @@ _NUMBER = LazyPattern(r"\d{1,3}(?:\.\d{1,3})?")
 _CHOICES = {"--format": ("text", "json"), "--fail-on": SEVERITIES}
 _NUMBERS = {"--age": "age", "--egfr": "egfr"}
 _FILES = {"--input": "input_file", "-i": "input_file", "--previous": "previous_file"}
-_FLAGS = {"--color": True, "--no-color": False}
+_FLAGS = {"--color": ("color", True), "--no-color": ("color", False), "--brief": ("brief", True), "--explain": ("explain", True)}
 
 
 def plain_check(argv: list) -> dict | None:
@@ -26,7 +26,7 @@ def plain_check(argv: list) -> dict | None:
     if not argv or argv[0] != "check":
         return None
     found = {"medications": [], "fmt": "text", "fail_on": "minor", "age": None, "egfr": None,
-             "input_file": None, "previous_file": None, "color": None}
+             "input_file": None, "previous_file": None, "color": None, "brief": False, "explain": False}
     seen = set()
     args = argv[1:]
     i = 0
@@ -43,7 +43,8 @@ def plain_check(argv: list) -> dict | None:
             continue
         name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         if name in _FLAGS and not has_value:
-            found["color"] = _FLAGS[name]
+            key, value = _FLAGS[name]
+            found[key] = value
             continue
         if name not in _CHOICES and name not in _NUMBERS and name not in _FILES:
             return None  # --help, --rules, --as-of, a typo...: click's job

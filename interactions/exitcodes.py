@@ -7,6 +7,7 @@ FINDINGS = 1
 ERROR = 2
 INCOMPLETE = 3
 INTERRUPTED = 130  # 128 + SIGINT, the shell convention for Ctrl-C
+PIPE_CLOSED = 141  # 128 + SIGPIPE: the reader of the output went away ("| head")
 
 
 def exit_code(report, fail_on: str = "minor") -> int:
@@ -21,6 +22,7 @@ def exit_code(report, fail_on: str = "minor") -> int:
     | 3    | a report was produced but it is incomplete (a name is unresolved or only    |
     |      | partly recognised) and there is no finding at or above `fail_on`            |
     | 130  | interrupted by Ctrl-C (decided by the caller, like 2)                       |
+    | 141  | the reader of the output went away, e.g. `| head` (decided by the caller)   |
     """
     if report.fails(fail_on):
         return FINDINGS

@@ -116,6 +116,19 @@ def list_drugs(index: Index, class_id: str | None = None) -> list:
     return [d for d in sorted(index.drugs) if key is None or key in index.reach(d)]
 
 
+def format_class_list(index: Index, fmt: str) -> str:
+    """Format every class: id, name, parent classes and how many drugs reach it, as JSON or text."""
+    rows = [{"id": c, "name": e["name"], "parents": sorted(e["parents"]), "drugs": len(list_drugs(index, c))}
+            for c, e in sorted(index.classes.items())]
+    if fmt == "json":
+        return json.dumps({"classes": rows, "count": len(rows)}, indent=2, sort_keys=True) + "\n"
+    width = max((len(r["id"]) for r in rows), default=0)
+    lines = [f"{r['id']:<{width}}  {r['name']}; {r['drugs']} drug(s)" + (f"; under {', '.join(r['parents'])}" if r["parents"] else "")
+             for r in rows]
+    lines.append(f"{len(rows)} class(es)")
+    return "\n".join(lines) + "\n"
+
+
 def format_drug_list(index: Index, drugs: list, fmt: str) -> str:
     """Format a list of drugs as JSON or text."""
     rows = [{"id": d, "name": index.drugs[d]["name"], "classes": sorted(index.drugs[d]["classes"])} for d in drugs]

@@ -87,9 +87,11 @@ def finding_dict(f: Finding) -> dict:
         "notes": list(f.notes),
         "context_needed": list(f.context_needed),
         "related": [
-            {"id": r.id, "severity": r.severity, "effect": r.effect, "title": r.title, "drugs": list(r.drugs), "references": list(r.references)}
+            {"id": r.id, "severity": r.severity, "effect": r.effect, "title": r.title, "drugs": list(r.drugs), "references": list(r.references),
+             "message": r.message, "management": r.management}
             for r in f.related
         ],
+        "why": f.why,
     }
 
 
@@ -106,7 +108,7 @@ def references_dict(report: Report) -> dict:
 
 
 def _reference_dict(r) -> dict:
-    return {"citation": r.citation, "kind": r.kind, "confidence": r.confidence, "url": r.url}
+    return {"citation": r.citation, "short": r.label, "kind": r.kind, "confidence": r.confidence, "url": r.url}
 
 
 def summary_dict(report: Report) -> dict:
@@ -155,11 +157,12 @@ def report_dict(report: Report) -> dict:
         "skipped": _skipped_list(report),
         "notes": list(report.notes),
         "summary": summary_dict(report),
+        "scope": {"name": report.scope.name, "checked": list(report.scope.checked), "not_checked": list(report.scope.not_checked)},
     }
 
 
-def format_json(report: Report, color: bool = False) -> str:
-    """Format a report as sorted, deterministic JSON."""
+def format_json(report: Report, color: bool = False, brief: bool = False, explain: bool = False) -> str:
+    """Format a report as sorted, deterministic JSON: always the whole contract (`brief` and `explain` shape text only)."""
     return json.dumps(report_dict(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -202,71 +205,36 @@ def _describe_med(m: MedicationResult) -> str:
     return f"{', '.join(r.drugs) or 'nothing checked'}{detail}"
 
 
-def format_text(report: Report, color: bool = False) -> str:
-    """Format a report for a person at a counter: findings first, then what was not checked."""
-    out: list = []
-    counts = report.counts()
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
-    out.append(f"interactions {__version__}: {len(report.medications)} medication(s) checked, {summary}")
+def format_text(report: Report, color: bool = False, brief: bool = False, explain: bool = False) -> str:
+    """Format a report for a person at a counter.
+
+    The first line says whether the check is complete; names that were not recognised come
+    next, before any finding or all-clear; then a two-line summary (the most severe finding,
+    its drugs, the first thing to do), the findings most severe first, and what was not
+    checked. `brief` keeps the status, the unrecognised names, the summary and the scope;
+    `explain` adds each finding's paths through the rule graph.
+    """
+    out: list = [_status_line(report, color)]
+    problems = _problems(report)
+    if problems:
+        out.append("")
+        out.append(_paint("Not recognised, so not checked:", "bad", color))
+        out.extend(problems)
+    out.append("")
+    out.extend(_summary_lines(report, color))
+    if brief:
+        out.append("")
+        if report.findings:  # an all-clear already says what was not checked
+            out.extend(_scope_lines(report))
+        out.append(DISCLAIMER)
+        return "\n".join(out) + "\n"
     out.append("")
     for f in report.findings:
-        out.append(_paint(f"{f.severity.upper()}", f.severity, color) + f"  {f.title}  [{f.id}]")
-        drugs = []
-        for inv in f.involved:
-            typed = ", ".join(f'"{t}"' for t in inv.inputs)
-            extra = []
-            for use in inv.routes or (inv,):
-                bits = []
-                if use.route and (use.route_source != "default" or f.kind != "pair" or len(inv.routes) > 1):
-                    bits.append(use.route + (" assumed" if use.route_source == "default" else ""))
-                if use.daily_dose:
-                    bits.append(_dose_text(use.daily_dose))
-                if bits:
-                    extra.append(", ".join(bits))
-            drugs.append(f"{inv.name} ({typed}{'; ' + '; '.join(extra) if extra else ''})")
-        out.append(f"  Drugs:   {'; '.join(drugs)}")
-        for i, path in enumerate(f.paths[:6]):
-            out.append(f"  {'Why:' if i == 0 else '':<8} {path}")
-        if len(f.paths) > 6:
-            out.append(f"           ... and {len(f.paths) - 6} more path(s)")
-        out.append(f"  Risk:    {f.message}")
-        out.append(f"  Action:  {f.management}")
-        for reason in f.reasons:
-            out.append(f"  Because: {reason}")
-        for note in f.notes:
-            out.append(f"  Note:    {note}")
-        for item in f.context_needed:
-            out.append(f"  Context: {item}")
-        for rel in f.related:
-            out.append(f"  Also:    {rel.severity}: {rel.title} ({', '.join(rel.drugs)}; {', '.join(rel.references)})")
-        out.append(f"  Sources: {', '.join(r.id for r in f.references)}")
-        out.append("")
-    if not report.findings:
-        out.append("No interaction findings.")
-        out.append("")
-    labelled = [(m, "") for m in report.medications] + [(m, "previous list, ") for m in report.previous]
-    problems = [(m, which) for m, which in labelled if m.resolution.status != "resolved"]
-    if problems:
-        out.append(_paint("INCOMPLETE: these names were not fully recognised, so the check does not cover them:", "bad", color))
-        for m, which in problems:
-            r = m.resolution
-            words = " ".join(r.unrecognized)
-            if r.status == "partial":
-                line = f'  "{m.given.text}" ({which}{m.given.ref or "input"}): checked as {", ".join(r.drugs)}, but "{words}" was not recognised'
-            else:
-                line = f'  "{m.given.text}" ({which}{m.given.ref or "input"}): not recognised'
-            if r.suggestions:
-                names = ", ".join(s.name + (f" (look-alike of {'/'.join(s.lookalike_of)})" if s.lookalike_of else "") for s in r.suggestions)
-                line += f". Did you mean: {names}? (not applied)"
-            out.append(line)
+        out.extend(_finding_lines(f, color, explain))
         out.append("")
     load = report.sedative_load
     if load:
-        parts = [f"{c.drug} {_n(c.contribution)}" for c in load.counted]
-        value = f"{_n(load.value)} ({', '.join(parts)})" if load.value is not None else "not computed"
-        out.append(f"Sedative load (Drug Burden Index, sedative component): {value}")
-        if load.not_counted:
-            out.append("  Not counted: " + "; ".join(f"{n.drug} ({n.reason})" for n in load.not_counted))
+        out.extend(_load_lines(load))
         out.append("")
     if report.skipped:
         out.append("Not checked (inactive in the record):")
@@ -278,21 +246,118 @@ def format_text(report: Report, color: bool = False) -> str:
     if report.notes:
         out.append("")
     if report.context_needed:
-        out.append("Missing context:")
+        out.append("To check by hand, or give and check again:")
         for item in report.context_needed:
             out.append(f"  {item}")
         out.append("")
     out.append("Read as:")
     for m in report.medications:
         status = "" if m.resolution.status == "resolved" else f"  [{m.resolution.status.upper()}]"
-        out.append(f'  "{m.given.text}" -> {_describe_med(m) or "?"}{status}')
+        out.append(f'  "{m.given.text}" -> {_describe_med(m)}{status}')
     if report.previous:
         out.append("Previous list:")
         for m in report.previous:
-            out.append(f'  "{m.given.text}" -> {_describe_med(m) or "?"}')
+            out.append(f'  "{m.given.text}" -> {_describe_med(m)}')
     out.append("")
+    if report.findings:  # an all-clear already says what was not checked
+        out.extend(_scope_lines(report))
     out.append(DISCLAIMER)
     return "\n".join(out) + "\n"
+
+
+def _status_line(report: Report, color: bool) -> str:
+    head = f"interactions {__version__}: "
+    labelled = report.medications + report.previous
+    missing = [m for m in labelled if m.resolution.status != "resolved"]
+    if missing:
+        return head + _paint(f"INCOMPLETE CHECK: {len(missing)} of {len(labelled)} medication(s) not fully recognised", "bad", color)
+    return head + f"check complete: {len(report.medications)} medication(s) read" + (
+        f", {len(report.previous)} on the previous list" if report.previous else "")
+
+
+def _problems(report: Report) -> list:
+    out = []
+    labelled = [(m, "") for m in report.medications] + [(m, "previous list, ") for m in report.previous]
+    for m, which in labelled:
+        r = m.resolution
+        if r.status == "resolved":
+            continue
+        words = " ".join(r.unrecognized)
+        where = f"{which}{m.given.ref or 'input'}"
+        if r.status == "partial":
+            line = f'  "{m.given.text}" ({where}): checked as {", ".join(r.drugs)}, but "{words}" was not recognised'
+        else:
+            line = f'  "{m.given.text}" ({where}): not recognised'
+        if r.suggestions:
+            names = ", ".join(s.name + (f" (look-alike of {'/'.join(s.lookalike_of)})" if s.lookalike_of else "") for s in r.suggestions)
+            line += f". Did you mean: {names}? (not applied)"
+        out.append(line)
+    return out
+
+
+def _summary_lines(report: Report, color: bool) -> list:
+    if not report.findings:
+        among = " among the names recognised" if not report.complete else ""
+        return [f"No {report.scope.name} found{among}.",
+                f"Not checked: {', '.join(report.scope.not_checked)}." if report.scope.not_checked else ""][:2 if report.scope.not_checked else 1]
+    top = report.findings[0]
+    counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n)
+    drugs = ", ".join(i.name for i in top.involved)
+    sentences = top.management.split(". ")
+    first = ". ".join(sentences[:2] if len(sentences[0]) < 40 and len(sentences) > 1 else sentences[:1]).rstrip(".") + "."
+    return [_paint(top.severity.upper(), top.severity, color) + f": {top.title} ({drugs}). Findings: {counts}.",
+            f"First: {first}"]
+
+
+def _scope_lines(report: Report) -> list:
+    scope = report.scope
+    if not scope.not_checked:
+        return []
+    return [f"Checked: {scope.name} only. Not checked: {', '.join(scope.not_checked)}."]
+
+
+def _finding_lines(f, color: bool, explain: bool) -> list:
+    out = [_paint(f"{f.severity.upper()}", f.severity, color) + f"  {f.title}"]
+    drugs = []
+    for inv in f.involved:
+        typed = ", ".join(f'"{t}"' for t in inv.inputs)
+        extra = []
+        for use in inv.routes or (inv,):
+            bits = [use.route + (" assumed" if use.route_source == "default" else "")] if use.route else []
+            if use.daily_dose:
+                bits.append(_dose_text(use.daily_dose))
+            if bits:
+                extra.append(", ".join(bits))
+        drugs.append(f"{inv.name} ({typed}{'; ' + '; '.join(extra) if extra else ''})")
+    out.append(f"  Drugs:   {'; '.join(drugs)}")
+    if f.why:
+        out.append(f"  Why:     {f.why}")
+    out.append(f"  Risk:    {f.message}")
+    out.append(f"  Action:  {f.management}")
+    for reason in f.reasons:
+        out.append(f"  Because: {reason}")
+    for note in f.notes:
+        out.append(f"  Note:    {note}")
+    for item in f.context_needed:
+        out.append(f"  Context: {item}")
+    for rel in f.related:
+        out.append(f"  Also:    {rel.severity.upper()} {rel.title} ({', '.join(rel.drugs)}): {rel.message} Action: {rel.management}")
+    out.append(f"  Sources: {'; '.join(r.label for r in f.references)}")
+    if explain or not f.why:
+        for i, path in enumerate(f.paths):
+            out.append(f"  {'Path:' if i == 0 else '':<8} {path}")
+        out.append(f"  Rule:    {f.id}")
+    return out
+
+
+def _load_lines(load) -> list:
+    parts = [f"{c.drug} {_n(c.contribution)}" for c in load.counted]
+    value = f"{_n(load.value)} ({', '.join(parts)})" if load.value is not None else "not computed"
+    out = [f"Sedative load (Drug Burden Index, sedative part): {value}. Each drug adds 0.5 at its lowest daily dose "
+           "and nears 1 at high doses; 1 or more is linked to poorer physical and cognitive function in older adults."]
+    if load.not_counted:
+        out.append("  Not counted: " + "; ".join(f"{n.drug} ({n.reason})" for n in load.not_counted))
+    return out
 
 
 FORMATTERS = {"text": format_text, "json": format_json}

@@ -57,6 +57,7 @@ def compile_index(rs: RuleSet) -> dict:
     """Traverse the graph once and return the compiled index used by every check."""
     graph = build_graph(rs)
     index: dict = {"format": INDEX_FORMAT, "digest": rs.digest}
+    index["scope"] = {key: _plain(rs.scope[key]) for key in ("name", "checked", "not_checked")}
     index["sources"] = {sid: _plain(s) for sid, s in sorted(rs.sources.items())}
     for s in index["sources"].values():
         s.pop("id", None)

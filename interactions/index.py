@@ -9,7 +9,7 @@ from collections import namedtuple
 
 from . import __version__
 from .kinds import KINDS
-from .model import Reference
+from .model import Reference, Scope
 from .names import NameTable, resolve
 from .ruledir import INDEX_FORMAT, builtin_rules_dir, digest_files
 
@@ -51,6 +51,8 @@ class Index:
         self.drugs: dict = data["drugs"]
         self.products: dict = data["products"]
         self.rules: dict = data["rules"]
+        scope = data["scope"]
+        self.scope = Scope(name=scope["name"], checked=tuple(scope["checked"]), not_checked=tuple(scope["not_checked"]))
         self.table = NameTable(data["names"], data["products"], data["codes"], data["lookalikes"], data["max_words"],
                                frozenset(d for d, e in self.drugs.items() if e.get("negation_means_not_taken")))
         self.pairwise = frozenset(rid for rid, r in self.rules.items() if KINDS[r["kind"]].pairwise)
@@ -154,7 +156,8 @@ def _references(index: Index, ids: tuple) -> tuple:
     out = []
     for rid in ids:
         s = index.sources[rid]
-        out.append(Reference(id=rid, citation=s["citation"], kind=s["kind"], confidence=s["confidence"], url=s.get("url")))
+        out.append(Reference(id=rid, citation=s["citation"], kind=s["kind"], confidence=s["confidence"], url=s.get("url"),
+                             short=s.get("short"), about=s.get("about")))
     return tuple(out)
 
 

@@ -9,8 +9,8 @@ read here, so the schema can never accept what the engine ignores.
 `evaluate(checker, rule)` and `gate(checker, rule)` receive the engine's per-list
 checker, which offers: `patient`, `uses` and `previous_uses` ({drug: Involved}),
 `with_strength` (drugs given with a strength), `members(rule, uses=None)` (the
-(drug, path) pairs that reach the rule's subject), `name(drug)`, `add(...)` (record a
-finding) and `ask(text)` (record missing context).
+(drug, path) pairs that reach the rule's subject), `name(drug)`, `class_name(class id)`,
+`add(...)` (record a finding, with `why`, a sentence) and `ask(text)` (record missing context).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _subject_side(rule: dict) -> list:
     return [{"of": rule["subject"], "route": None}]
 
 
-def _context_finding(checker, rule, drug, path, reasons, ctx: Context, others=()) -> None:
+def _context_finding(checker, rule, drug, path, reasons, ctx: Context, others=(), why="") -> None:
     """Add a finding about one drug: escalations from `ctx`, notes from `ctx` and the drug's `others` routes."""
     esc = escalate(rule, ctx)
     texts, note_refs = [], []
@@ -67,7 +67,7 @@ def _context_finding(checker, rule, drug, path, reasons, ctx: Context, others=()
         texts += [x for x in more if x not in texts]
         note_refs += refs
     checker.add(rule, [drug], [path], severity=esc.severity, reasons=[*reasons, *esc.reasons], notes=texts,
-                context=esc.context_needed, extra_refs=[*esc.references, *note_refs])
+                context=esc.context_needed, extra_refs=[*esc.references, *note_refs], why=why)
 
 
 def _contexts(checker, use) -> list:
@@ -81,8 +81,10 @@ def _burden(checker, rule) -> None:
     if len(members) < rule["min_drugs"]:
         return
     esc = escalate(rule, Context(checker.patient))
+    names = sorted(checker.name(m[0]) for m in members)
+    why = f"{', '.join(names)}: {len(names)} drugs of the class '{checker.class_name(rule['class'])}' together"
     checker.add(rule, [m[0] for m in members], [m[1] for m in members], severity=esc.severity, reasons=esc.reasons,
-                context=esc.context_needed, extra_refs=esc.references)
+                context=esc.context_needed, extra_refs=esc.references, why=why)
 
 
 def _renal(checker, rule) -> None:
@@ -96,7 +98,8 @@ def _renal(checker, rule) -> None:
             continue
         reasons = [f"{rule['severity']} because eGFR {num(patient.egfr)} < {num(rule['egfr_below'])}"]
         first, *others = _contexts(checker, checker.uses[drug])
-        _context_finding(checker, rule, drug, path, reasons, first, others)
+        why = f"{checker.name(drug)} with eGFR {num(patient.egfr)}, below {num(rule['egfr_below'])}"
+        _context_finding(checker, rule, drug, path, reasons, first, others, why=why)
 
 
 def _dose_limit(checker, rule) -> None:
@@ -116,7 +119,9 @@ def _dose_limit(checker, rule) -> None:
                 continue
             allowed = "up to " if use.daily_dose.min != use.daily_dose.max else ""
             reasons = [f"{rule['severity']} because {allowed}{num(value)} {limit['unit']}/day ({use.route}) > {num(limit['value'])} {limit['unit']}/day"]
-            _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route))
+            why = (f"{use.route} {checker.name(drug)} at {allowed}{num(value)} {limit['unit']}/day, "
+                   f"above the {num(limit['value'])} {limit['unit']}/day maximum")
+            _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route), why=why)
 
 
 def _discontinuation(checker, rule) -> None:
@@ -138,7 +143,8 @@ def _discontinuation(checker, rule) -> None:
             severity = by_route[before.route]
             reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: "
                        f"the {before.route} route is being stopped"]
-            checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous)
+            why = f"{before.route} {checker.name(drug)} was on the previous list; this list has it only {now.route}"
+            checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous, why=why)
     if checker.members(rule):
         # Something still reaches the subject (e.g. one benzodiazepine replaced by
         # another): that is a switch, not abrupt stopping.
@@ -156,7 +162,10 @@ def _discontinuation(checker, rule) -> None:
             alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
             context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
         texts, note_refs = notes(rule, Context(checker.patient, use.daily_dose, use.route))
-        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, notes=texts, context=context, uses=stopped, extra_refs=note_refs)
+        routes = ", ".join(r.route for r in use.routes if r.route_source != "default")
+        why = f"{checker.name(drug)}{f' ({routes})' if routes else ''} was on the previous list and is not on this one"
+        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, notes=texts, context=context, uses=stopped,
+                    extra_refs=note_refs, why=why)
 
 
 KINDS = {
@@ -195,6 +204,9 @@ RULE_COMMON = {
     "message": ("string", True),
     "mechanism": ("string", True),
     "management": ("string", True),
+    # Advice that replaces `management` when a drug of the finding is on that route
+    # (intrathecal baclofen: never stop the pump; restore delivery when it has stopped).
+    "management_by_route": ("route-texts", False),
     "references": ("refs", True),
     "escalate": ("escalations", False),
     "notes": ("notes", False),

@@ -30,6 +30,7 @@ class RuleSet:
     products: dict = field(default_factory=dict)
     rules: dict = field(default_factory=dict)
     lookalikes: list = field(default_factory=list)
+    scope: dict | None = None
     code_rows: list = field(default_factory=list)
 
 
@@ -54,7 +55,7 @@ def read_rules(rules_dir: str | os.PathLike | None = None) -> RuleSet:
     ruleset = RuleSet(root=shown_root, digest=digest_files(root, listed))
     if not any(p.suffix != CODE_TABLE_SUFFIX for p in files):
         raise RulesError([Problem(shown_root, 0, "no .yaml rule files found")])
-    entries: dict = {name: [] for name in schema.SECTIONS}
+    entries: dict = {name: [] for name in [*schema.SECTIONS, *schema.SINGLETONS]}
     for path in files:
         shown = _display(path, root, shown_root)
         ctx = schema.Ctx(shown, raw)
@@ -69,6 +70,8 @@ def read_rules(rules_dir: str | os.PathLike | None = None) -> RuleSet:
         _read_file(tree, ctx, entries)
     problems = [Problem(*p) for p in raw]
     _collect(entries, ruleset, problems)
+    if ruleset.scope is None and not problems:  # a file that did not parse may hold it
+        problems.append(Problem(shown_root, 0, "no 'scope' in the rules: every answer must say what is checked and what is not"))
     if not problems:
         _check_references(ruleset, problems)
     if problems:
@@ -89,8 +92,15 @@ def _read_file(tree, ctx: schema.Ctx, entries: dict) -> None:
     for key, node in tree.items.items():
         if key == "schema_version":
             continue
+        if key in schema.SINGLETONS:
+            what, validator = schema.SINGLETONS[key]
+            value = validator(node, ctx, what)
+            if value is not None:
+                value.line = tree.key_lines[key]  # where "scope:" is written
+                entries[key].append(value)
+            continue
         if key not in schema.SECTIONS:
-            choices = list(schema.SECTIONS) + ["schema_version"]
+            choices = list(schema.SECTIONS) + list(schema.SINGLETONS) + ["schema_version"]
             ctx.error(tree.key_lines[key], f"unknown top-level key '{key}'{did_you_mean(key, choices)}")
             continue
         what, validator = schema.SECTIONS[key]
@@ -153,6 +163,10 @@ def _collect(entries: dict, ruleset: RuleSet, problems: list) -> None:
                 continue
             table[ident] = entry
     ruleset.lookalikes = entries["lookalikes"]
+    scopes = entries["scope"]
+    for extra in scopes[1:]:
+        problems.append(Problem(*extra.where(), f"a second 'scope' (the first is at {scopes[0].path}:{scopes[0].line})"))
+    ruleset.scope = scopes[0] if scopes else None
 
 
 def _check_references(rs: RuleSet, problems: list) -> None:
@@ -165,6 +179,10 @@ def _check_references(rs: RuleSet, problems: list) -> None:
         for ref, ref_line in refs:
             if ref not in rs.sources:
                 problems.append(Problem(entry.path, ref_line, f"{label}: unknown source '{ref}'{did_you_mean(ref, rs.sources)}"))
+
+    for sid, entry in rs.sources.items():
+        if "about" in entry and entry["about"] not in rs.drugs:
+            err(entry, "about", f"source '{sid}': about: unknown drug '{entry['about']}'{did_you_mean(entry['about'], rs.drugs)}")
 
     for cid in sorted(set(rs.classes) & set(rs.drugs)):
         err(rs.drugs[cid], "id", f"drug '{cid}': id is also a class id; rule sides would be ambiguous")
@@ -200,6 +218,8 @@ def _check_references(rs: RuleSet, problems: list) -> None:
     _check_codes(rs, problems)
     _check_rules(rs, problems, check_sources)
 
+    if rs.scope is not None:
+        check_sources(rs.scope, "scope", rs.scope["source"])
     owners_by_name = name_table(rs)
     for entry in rs.lookalikes:
         check_sources(entry, "look-alike pair", entry["source"])

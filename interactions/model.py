@@ -154,10 +154,24 @@ class MedicationResult(namedtuple("MedicationResult", "given resolution")):
 # --- report ------------------------------------------------------------------------------
 
 
-class Reference(namedtuple("Reference", "id citation kind confidence url", defaults=(None,))):
-    """A source a finding rests on."""
+class Reference(namedtuple("Reference", "id citation kind confidence url short about", defaults=(None, None, None))):
+    """A source a finding rests on; `short` is how people cite it, `about` the drug a label is about."""
 
     __slots__ = ()
+
+    @property
+    def label(self) -> str:
+        """The short citation, or the id when the rules give none."""
+        return self.short or self.id
+
+
+class Scope(namedtuple("Scope", "name checked not_checked")):
+    """What the rules check and what they do not: every answer says it, so that silence is never read as "safe"."""
+
+    __slots__ = ()
+
+
+NO_SCOPE = Scope(name="interactions", checked=(), not_checked=())
 
 
 class RouteUse(namedtuple("RouteUse", "route route_source daily_dose inputs")):
@@ -176,18 +190,18 @@ class Involved(namedtuple("Involved", "drug name inputs route route_source daily
     __slots__ = ()
 
 
-class Related(namedtuple("Related", "id severity effect title drugs references")):
-    """Another rule that matched the same drugs with a different effect, folded into the finding."""
+class Related(namedtuple("Related", "id severity effect title drugs references message management", defaults=("", ""))):
+    """Another rule that matched the same drugs with a different effect, folded into the finding, with its own risk and action."""
 
     __slots__ = ()
 
 
 class Finding(namedtuple(
     "Finding",
-    "id kind severity effect title message mechanism management drugs inputs involved paths references reasons notes context_needed related",
-    defaults=((), (), (), ()),
+    "id kind severity effect title message mechanism management drugs inputs involved paths references reasons notes context_needed related why",
+    defaults=((), (), (), (), ""),
 )):
-    """One warning: a rule, the drugs it applies to, why, and what to do."""
+    """One warning: a rule, the drugs it applies to, why (a sentence, and the paths through the rule graph), and what to do."""
 
     __slots__ = ()
 
@@ -212,8 +226,8 @@ class SedativeLoad(namedtuple("SedativeLoad", "method value counted not_counted 
 
 class Report(namedtuple(
     "Report",
-    "medications previous patient findings context_needed rules_digest sedative_load skipped notes",
-    defaults=(None, (), ()),
+    "medications previous patient findings context_needed rules_digest sedative_load skipped notes scope",
+    defaults=(None, (), (), NO_SCOPE),
 )):
     """The whole result of one check."""
 
@@ -234,8 +248,8 @@ class Report(namedtuple(
         return any(severity_at_least(f.severity, fail_on) for f in self.findings)
 
     def counts(self) -> dict:
-        """Count findings by severity."""
-        out = {s: 0 for s in SEVERITY_RANK}
+        """Count findings by severity, most severe first."""
+        out = {s: 0 for s in SEVERITIES}
         for f in self.findings:
             out[f.severity] += 1
         return out

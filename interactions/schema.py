@@ -211,6 +211,10 @@ CODE = record({"code": (string, True), "source": (ident, True)})
 SOURCE = {
     "id": (ident, True),
     "citation": (string, True),
+    # A short readable citation for people, e.g. "Baclofen label §7.1" or "Beers 2023 Table 5".
+    "short": (string, False),
+    # The drug a label is about: a finding cites it only when that drug is involved.
+    "about": (ident, False),
     "kind": (enum(SOURCE_KINDS), True),
     "confidence": (enum(CONFIDENCES), True),
     "url": (string, False),
@@ -289,6 +293,7 @@ TYPES: dict = {
     "drug-count": number(minimum=2, maximum=50, integer=True),
     "two-sides": list_of(side, min_items=2, max_items=2),
     "severity-by-route": map_of(enum(ROUTES), enum(SEVERITIES)),
+    "route-texts": map_of(enum(ROUTES), string),
 }
 TYPES["when"] = record(_declared(conditions.WHEN_FIELDS))
 TYPES["escalations"] = list_of(record(_declared(conditions.ESCALATION_FIELDS)))
@@ -311,6 +316,16 @@ def rule(node: Node, ctx: Ctx, label: str):
                 fields.setdefault(name, (_ignore, False))
     return record(fields)(node, ctx, label)
 
+
+# What the rule set checks and what it does not: shown on every answer (exactly one per rule set).
+SCOPE = {
+    "name": (string, True),  # e.g. "CNS-depressant interactions": "No CNS-depressant interactions found."
+    "checked": (list_of(string, min_items=1), True),
+    "not_checked": (list_of(string, min_items=1), True),
+    "source": (REFS, True),
+}
+# Top-level keys that hold one mapping rather than a list of entries.
+SINGLETONS = {"scope": ("scope", record(SCOPE))}
 
 SECTIONS = {
     "sources": ("source", record(SOURCE)),

@@ -166,7 +166,7 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         return _error(401, "security", problem) if problem else None
 
     async def services(request: Request):
-        return JSONResponse(cdshooks.discovery())
+        return JSONResponse(cdshooks.discovery(index.scope))
 
     async def invoke(request: Request):
         denied = authorise(request)

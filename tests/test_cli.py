@@ -47,8 +47,12 @@ def test_misspelling_is_unresolved_with_a_suggestion_and_exit_3(cli_run):
 def test_unresolved_name_is_prominent_in_text(cli_run):
     result = cli_run("check", "baclofen", "baclofn", "--no-color")
     assert result.exit_code == 3
-    assert 'INCOMPLETE: these names were not fully recognised, so the check does not cover them:' in result.stdout
-    assert '"baclofn" (argument 2): not recognised. Did you mean: baclofen? (not applied)' in result.stdout
+    lines = result.stdout.splitlines()
+    # The first line says the check is incomplete; the names come before any finding or all-clear.
+    assert lines[0] == "interactions 0.1.0: INCOMPLETE CHECK: 1 of 2 medication(s) not fully recognised"
+    assert lines[2:4] == ["Not recognised, so not checked:", '  "baclofn" (argument 2): not recognised. Did you mean: baclofen? (not applied)']
+    assert lines[5] == "No CNS-depressant interactions found among the names recognised."
+    assert lines[6].startswith("Not checked: bleeding, serotonin syndrome, QT prolongation")
 
 
 def test_finding_beats_incomplete_for_the_exit_code(cli_run):
@@ -259,7 +263,7 @@ def test_help_lists_every_command():
 def test_escape_sequences_in_names_never_reach_an_uncoloured_terminal(cli_run):
     result = cli_run("check", "--no-color", "baclofen\x1b[2J", "alcohol")
     assert "\x1b" not in result.stdout
-    assert 'baclofen ("baclofen"); alcohol ("alcohol")' in result.stdout  # the sequence is gone, the name stays
+    assert 'baclofen ("baclofen"; oral assumed); alcohol ("alcohol"; oral assumed)' in result.stdout  # the sequence is gone, the name stays
     assert result.exit_code == 1
 
 

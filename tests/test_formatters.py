@@ -43,11 +43,15 @@ def test_simple_pair_golden(cli_run):
 def test_json_contract_fields(cli_run):
     data = cli_run("check", "--input", str(GOLDEN / "rich-input.json"), "--format", "json").json()
     assert data["schema_version"] == "1"
-    assert set(data) == {"schema_version", "tool", "rules", "disclaimer", "patient", "medications", "previous_medications", "findings", "context_needed", "references", "skipped", "notes", "summary"}
+    assert set(data) == {"schema_version", "tool", "rules", "disclaimer", "patient", "medications", "previous_medications", "findings", "context_needed", "references", "skipped", "notes", "summary", "scope"}
+    assert data["scope"]["name"] == "CNS-depressant interactions"
+    assert {"bleeding", "serotonin syndrome", "QT prolongation", "allergies", "disease-drug interactions"} <= set(data["scope"]["not_checked"])
+    assert data["scope"]["checked"]
     assert [m["input"] for m in data["medications"]][:2] == ["Baclof 10 mg tablet TID", "OxyCODONE (Immediate Release) 5 mg PO Q4H PRN"]
     for finding in data["findings"]:
         assert {"id", "severity", "effect", "drugs", "inputs", "message", "mechanism", "management", "paths", "references"} <= set(finding)
-        assert finding["references"] and all(data["references"][r]["citation"] for r in finding["references"])
+        assert finding["references"] and all(data["references"][r]["citation"] and data["references"][r]["short"] for r in finding["references"])
+        assert finding["why"]
         for involved in finding["involved"]:
             if involved["drug"] == "baclofen":
                 assert involved["route"] in ("oral", "intrathecal")

@@ -24,12 +24,21 @@ drugs:
     name: "drug a"
     classes: {"cns-depressant": "src"}
 '''
+# Every rule set says what it checks; a file of its own keeps MINIMAL's line numbers.
+SCOPE = '''schema_version: 1
+scope:
+  name: "test interactions"
+  checked: ["drug a"]
+  not_checked: ["everything else"]
+  source: ["src"]
+'''
 
 
 def problems_for(tmp_path, text, name="x.yaml"):
     folder = tmp_path / "r"
     folder.mkdir(exist_ok=True)
     (folder / name).write_bytes(text.encode() if isinstance(text, str) else text)
+    (folder / "scope.yaml").write_text(SCOPE)
     with pytest.raises(RulesError) as exc:
         read_rules(folder)
     return [str(p).replace(str(folder) + "/", "") for p in exc.value.problems]
@@ -45,8 +54,24 @@ def test_minimal_rule_set_loads(tmp_path):
     folder = tmp_path / "r"
     folder.mkdir()
     (folder / "x.yaml").write_text(MINIMAL)
+    (folder / "scope.yaml").write_text(SCOPE)
     rs = read_rules(folder)
     assert set(rs.drugs) == {"drug-a"}
+    assert rs.scope["not_checked"] == [("everything else", 5)]
+
+
+def test_a_rule_set_must_say_what_it_checks(tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "x.yaml").write_text(MINIMAL)
+    with pytest.raises(RulesError) as exc:
+        read_rules(folder)
+    assert [p.message for p in exc.value.problems] == ["no 'scope' in the rules: every answer must say what is checked and what is not"]
+
+
+def test_a_second_scope_is_an_error(tmp_path):
+    problems = problems_for(tmp_path, MINIMAL + SCOPE.replace("schema_version: 1\n", ""))
+    assert problems == ["x.yaml:14: a second 'scope' (the first is at scope.yaml:2)"]
 
 
 @pytest.mark.parametrize(

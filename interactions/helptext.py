@@ -1,0 +1,51 @@
+"""What every `--help` ends with: examples, the exit codes and what the rules check (data, no logic)."""
+
+from __future__ import annotations
+
+EXAMPLES = {
+    "interactions": [
+        'interactions check "Baclof 10 mg tablet TID" Xanax alcohol --age 72 --egfr 45',
+        "interactions batch lists.jsonl > results.jsonl",
+        "interactions serve --port 8080",
+        "interactions explain baclofen",
+    ],
+    "check": [
+        'interactions check "Baclof 10 mg tablet TID" Xanax "Tylenol PM" alcohol --age 72 --egfr 45',
+        "interactions check --input meds.txt --previous before.txt",
+        "interactions check --input bundle.json --format json",
+        "interactions check baclofen lorazepam --brief",
+    ],
+    "batch": [
+        "interactions batch lists.jsonl > results.jsonl",
+        "interactions batch lists.csv.gz --workers 2 --fail-on major > out.jsonl",
+        "cat lists.jsonl | interactions batch -",
+    ],
+    "serve": [
+        "pip install '.[server]'   # from a checkout; 'interactions[server]' from an index",
+        "interactions serve --host 127.0.0.1 --port 8080",
+    ],
+    "rules": ["interactions rules validate --rules my-rules/", "interactions rules compile"],
+    "validate": ["interactions rules validate --rules my-rules/"],
+    "compile": ["interactions rules compile --rules my-rules/"],
+    "explain": ["interactions explain baclofen", "interactions explain Xanax --format json"],
+    "drugs": ["interactions drugs --class benzodiazepine", "interactions drugs --classes"],
+}
+
+EXIT_CODES = {
+    "check": [
+        ("0", "every name recognised and no finding at or above --fail-on"),
+        ("1", "a finding at or above --fail-on"),
+        ("2", "no report: usage error, unreadable input, invalid rules, internal error"),
+        ("3", "a report, but incomplete: a name was not recognised (and no finding at or above --fail-on)"),
+        ("130", "interrupted (Ctrl-C)"),
+    ],
+    "batch": [
+        ("0", "every record checked, complete, no finding at or above --fail-on"),
+        ("1", "a record has a finding at or above --fail-on"),
+        ("2", "otherwise, a record errored or the input is unreadable"),
+        ("3", "otherwise, a record was incomplete"),
+        ("130", "interrupted (Ctrl-C)"),
+    ],
+    "explain": [("0", "the name was recognised"), ("2", "usage error or invalid rules"), ("3", "the name was not recognised")],
+    "default": [("0", "success"), ("2", "usage error, unreadable input or invalid rules"), ("130", "interrupted (Ctrl-C)")],
+}
