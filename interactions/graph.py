@@ -102,10 +102,14 @@ def compile_index(rs: RuleSet) -> dict:
             "rxnorm": codes["rxnorm"]["code"] if "rxnorm" in codes else None,
             "atc": codes["atc"]["code"] if "atc" in codes else None,
             "dbi_delta": _plain(drug["dbi_delta"]) if "dbi_delta" in drug else None,
-            "dose_units": {r: u for r, (u, _) in drug["dose_units"]["routes"].items()} if "dose_units" in drug else None,
-            "exposure_routes": [r for r, _ in drug["exposure_routes"]["routes"]] if "exposure_routes" in drug else None,
-            "negation_means_not_taken": drug.get("negation_means_not_taken", False),
         }
+        # Keys few drugs have are left out when unset: every byte of the index is parsed on every cold check.
+        if "dose_units" in drug:
+            drugs[did]["dose_units"] = {r: u for r, (u, _) in drug["dose_units"]["routes"].items()}
+        if "exposure_routes" in drug:
+            drugs[did]["exposure_routes"] = [r for r, _ in drug["exposure_routes"]["routes"]]
+        if drug.get("negation_means_not_taken"):
+            drugs[did]["negation_means_not_taken"] = True
     index["drugs"] = drugs
     # Which rule sides each node feeds (graph edges node -> rule); a drug's rules are those of the nodes it reaches.
     sides: dict = {}

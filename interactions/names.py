@@ -8,25 +8,25 @@ from . import sig
 from .model import Dose, Quantity, Resolution, Strength, Suggestion, to_unit
 from .vocab import LazyPattern, fold, normalize_name
 
-CODE_RE = re.compile(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S)
+CODE_RE = LazyPattern(r"^\s*(?:rxcui|rxnorm|rx\s*cui)\s*[:#= ]?\s*(\d{1,9})\b(.*)$", re.S, needles=("rx",))
 _TOKEN_RE = re.compile(r"[a-z0-9]+|\x00\d+\x00|[;,+]")
 # Between two names, these make them separate medicines written on one line ("with" does not:
 # "promethazine with codeine" is one product).
 _SEPARATOR_TOKENS = frozenset(";,+")
 _PRODUCT_SEPARATORS = _SEPARATOR_TOKENS | {"and", "plus", "also", "then"}
 # "alcohol-free" says the product has no alcohol; it must not resolve to alcohol.
-_ALCOHOL_FREE = re.compile(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b")
+_ALCOHOL_FREE = LazyPattern(r"\b(?:alcohol|ethanol)[\s-]*free\b|\b(?:no|without)\s+alcohol\b", needles=("alcohol", "ethanol"))
 _ML_PER_UNIT = {"tsp": 5.0, "teaspoon": 5.0, "teaspoons": 5.0, "teaspoonful": 5.0, "teaspoonfuls": 5.0,
                 "tbsp": 15.0, "tablespoon": 15.0, "tablespoons": 15.0, "tablespoonful": 15.0, "tablespoonfuls": 15.0}
 _SEPARATORS = LazyPattern(r"[;,+]|\b(?:and|plus|with|also|then)\b")  # only when a line names several drugs
-_NUMBER_SIGN = re.compile(r"#\s*(\d)|\bno\.?\s*(\d)\b")
-_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_NUMBER_SIGN = LazyPattern(r"#\s*(\d)|\bno\.?\s*(\d)\b", needles=("#", "no"))
+_BRACKET = LazyPattern(r"\[([^\[\]]*)\]", needles=("[",))
 # A line that says something is not taken: "denies alcohol", "no EtOH", "alcohol: none".
-_NEGATED_LEAD = re.compile(
+_NEGATED_LEAD = LazyPattern(
     r"^\s*(?:pt\s+|patient\s+)?(?:denies|denied|deny|never|no(?!\.?\s*\d)|negative\s+for|quit|abstains?\s+from"
     r"|non[\s-]?drinker|does\s+not\s+(?:drink|use|take)|doesn't\s+(?:drink|use|take)|not\s+taking)\b"
 )
-_NEGATED_TAIL = re.compile(r"\s*(?:use)?\s*[:=-]\s*(?:no|none|denies|denied|never|negative|0)\s*\.?\s*$")
+_NEGATED_TAIL = LazyPattern(r"\s*(?:use)?\s*[:=-]\s*(?:no|none|denies|denied|never|negative|0)\s*\.?\s*$", needles=(":", "=", "-"))
 MAX_INPUT_CHARS = 1000
 NOISE = (
     set(sig.ROUTE_WORDS)
@@ -371,7 +371,8 @@ def _one_strength(ident, given, count, volume, frequency, several, multi_line, c
     scheduled = "scheduled"
     totals = given.get("total", [])
     rates = given.get("rate", [])
-    plain = given.get("strength", []) + given.get("strength-range", [])
+    ranges = given.get("strength-range", [])
+    plain = given.get("strength", []) + ranges
     if len({m.group(0) for m in totals}) > 1 or len({m.group(0) for m in rates}) > 1:
         return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "several doses for one drug on one line"
     if totals and totals[0].group(4):  # "(200 mcg/hr total)"
@@ -406,7 +407,7 @@ def _one_strength(ident, given, count, volume, frequency, several, multi_line, c
         if len({m.group(0) for m in plain}) > 1:
             return Strength(drug=ident, per_dose=None, daily=None, basis=scheduled), "several doses for one drug on one line"
         match = plain[0]
-        if match.re is sig.STRENGTH_RANGE_RE:
+        if match in ranges:
             low_q, high_q = _quantity(match.group(1), match.group(3)), _quantity(match.group(2), match.group(3))
             per_dose = Dose(min=min(low_q.value, high_q.value), max=max(low_q.value, high_q.value), unit=low_q.unit)
         else:

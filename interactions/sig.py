@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 
 from .model import Frequency, Quantity, to_unit  # noqa: F401 - to_unit is part of this module's interface
-from .vocab import ROUTES
+from .vocab import ROUTES, LazyPattern
 
 NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _UNIT = r"(mg|mcg|ug|µg|micrograms?|milligrams?|g|gm|grams?|units?|iu|meq|%)"
@@ -17,11 +16,12 @@ _MASS_ALIASES = {
 }
 
 # Order matters: the most specific shapes are consumed first.
-RATE_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per)\s*(24\s*h(?:rs?|ours?)?|hr|h|hour|day|d)\b")
-CONC_RE = re.compile(NUM + r"\s*" + _UNIT + r"\s*(?:/|per|in)\s*" + NUM + r"?\s*(ml|l)\b")
-COMBO_RE = re.compile(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM + r")+\s*(mg|mcg)?(?![\w.])")
-STRENGTH_RE = re.compile(NUM + r"\s*" + _UNIT + r"(?![a-z])")
-VOLUME_RE = re.compile(NUM + r"(?:\s*(?:-|to|or)\s*" + NUM + r")?\s*(ml|cc|tsp|teaspoons?|teaspoonfuls?|tbsp|tablespoons?|tablespoonfuls?)(?![a-z])")
+RATE_RE = LazyPattern(NUM + r"\s*" + _UNIT + r"\s*(?:/|per)\s*(24\s*h(?:rs?|ours?)?|hr|h|hour|day|d)\b", needles=('/', 'per'))
+CONC_RE = LazyPattern(NUM + r"\s*" + _UNIT + r"\s*(?:/|per|in)\s*" + NUM + r"?\s*(ml|l)\b", needles=('/', 'per', 'in'))
+COMBO_RE = LazyPattern(r"(?<![\w.])" + NUM + r"(?:\s*(?:mg|mcg)?\s*[-/]\s*" + NUM + r")+\s*(mg|mcg)?(?![\w.])", needles=('-', '/'))
+STRENGTH_RE = LazyPattern(NUM + r"\s*" + _UNIT + r"(?![a-z])")
+VOLUME_RE = LazyPattern(NUM + r"(?:\s*(?:-|to|or)\s*" + NUM + r")?\s*(ml|cc|tsp|teaspoons?|teaspoonfuls?|tbsp|tablespoons?|tablespoonfuls?)(?![a-z])",
+                        needles=("ml", "cc", "tsp", "tbsp", "teaspoon", "tablespoon"))
 _COUNT_WORDS = {
     "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0, "six": 6.0, "half": 0.5,
     # Latin counts on prescriptions: "i tab po tid", "ii caps bid".
@@ -30,33 +30,34 @@ _COUNT_WORDS = {
 _COUNT = r"(\d+(?:\.\d+)?|one|two|three|four|five|six|half|iii|ii|iv|i)"
 _COUNT_UNITS = (r"(tabs?|tablets?|caps?|capsules?|pills?|puffs?|sprays?|drops?|patch(?:es)?|packets?|sachets?|lozenges?"
                 r"|suppositor(?:y|ies)|films?|softgels?|gelcaps?|caplets?)(?![a-z])")
-TIMES_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\s*(?=\d)")
+TIMES_RE = LazyPattern(r"(?<![\w.])(\d+(?:\.\d+)?)\s*x\s*(?=\d)", needles=('x',))
 # "2 tablets", "1-2 tabs", "1 to 2 tablets", "1 or 2 capsules", "ii tabs".
-QUANTITY_RE = re.compile(r"(?<![\w.])" + _COUNT + r"(?:\s*(?:-|to|or)\s*" + _COUNT + r")?\s*" + _COUNT_UNITS)
+QUANTITY_RE = LazyPattern(r"(?<![\w.])" + _COUNT + r"(?:\s*(?:-|to|or)\s*" + _COUNT + r")?\s*" + _COUNT_UNITS)
 # Latin order, unit first: "tab i po tid", "caps ii bid", "tab i-ii".
-QUANTITY_AFTER_RE = re.compile(r"(?<![\w.])(tabs?|tablets?|caps?|capsules?)\s+(iii|ii|iv|i)(?:\s*-\s*(iii|ii|iv|i))?(?![\w.])")
+QUANTITY_AFTER_RE = LazyPattern(r"(?<![\w.])(tabs?|tablets?|caps?|capsules?)\s+(iii|ii|iv|i)(?:\s*-\s*(iii|ii|iv|i))?(?![\w.])", needles=('tab', 'cap'))
 # Epic's "(20 mg total)": the amount of one administration, whatever the tablet count;
 # "(200 mcg/hr total)" for several patches.
-TOTAL_RE = re.compile(r"\(\s*" + NUM + r"(?:\s*(?:-|to)\s*" + NUM + r")?\s*(mg|mcg|ug|g)\s*(/\s*(?:hr|h|hour))?\s*total\s*\)")
+TOTAL_RE = LazyPattern(r"\(\s*" + NUM + r"(?:\s*(?:-|to)\s*" + NUM + r")?\s*(mg|mcg|ug|g)\s*(/\s*(?:hr|h|hour))?\s*total\s*\)", needles=('total',))
 # A dose range of one drug: "5-10 mg", "25 to 50 mg" (on a line with several drugs, "5-325 mg" is a combination).
-STRENGTH_RANGE_RE = re.compile(r"(?<![\w.])" + NUM + r"\s*(?:-|to)\s*" + NUM + r"\s*(mg|mcg|g)(?![a-z/])")
+STRENGTH_RANGE_RE = LazyPattern(r"(?<![\w.])" + NUM + r"\s*(?:-|to)\s*" + NUM + r"\s*(mg|mcg|g)(?![a-z/])", needles=('-', 'to'))
 # A ceiling the order sets: "max 6 tabs/day", "not to exceed 3 doses per day", "max 40 mg/day".
-CAP_RE = re.compile(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than)\s*(?:of\s*)?" + NUM
-                    + r"\s*(tabs?|tablets?|caps?|capsules?|doses?|mg|mcg)\s*(?:/|per|in|a|each)\s*(?:day|24\s*h(?:ours?|rs?)?|d)\b")
+CAP_RE = LazyPattern(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than)\s*(?:of\s*)?" + NUM
+                     + r"\s*(tabs?|tablets?|caps?|capsules?|doses?|mg|mcg)\s*(?:/|per|in|a|each)\s*(?:day|24\s*h(?:ours?|rs?)?|d)\b",
+                     needles=("max", "exceed", "no more"))
 
-_DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?")
+_DOTTED = LazyPattern(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?", needles=('.',))
 
 # (pattern, doses per day, or "interval" (hours, maybe a range) or "times" (a count, maybe a range)).
 _FREQ_PATTERNS = [
-    (re.compile(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b"), "interval"),
-    (re.compile(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b"), "interval"),
-    (re.compile(r"\b(\d+)\s*(?:(?:-|to)\s*(\d+)\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b"), "times"),
-    (re.compile(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b"), 4.0),
-    (re.compile(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b"), 3.0),
-    (re.compile(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
-    (re.compile(r"\b(qod|every other day|alternate days)\b"), 0.5),
-    (re.compile(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b"), 1.0 / 7.0),
-    (re.compile(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
+    (LazyPattern(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b", needles=("q",)), "interval"),
+    (LazyPattern(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b", needles=("every",)), "interval"),
+    (LazyPattern(r"\b(\d+)\s*(?:(?:-|to)\s*(\d+)\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b", needles=("x", "times")), "times"),
+    (LazyPattern(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
+    (LazyPattern(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
+    (LazyPattern(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
+    (LazyPattern(r"\b(qod|every other day|alternate days)\b", needles=("qod", "other", "alternate")), 0.5),
+    (LazyPattern(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b", needles=("week", "qwk")), 1.0 / 7.0),
+    (LazyPattern(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
                 r"|every (?:morning|evening|night)|in the (?:morning|evening)|q ?day|q ?am|q ?pm|q ?night|once"
                 r"|every day|each day|per day|a day|every (?:night|evening) at bedtime)\b"), 1.0),
 ]
@@ -75,10 +76,10 @@ INDICATION_SET = frozenset(w for phrase in INDICATION_WORDS for w in phrase.spli
 # Longest first, as a regex alternation would try them. Matched in Python: a 150-branch
 # alternation costs ~2 ms to compile in every process, more than a whole check.
 _INDICATIONS_LONGEST_FIRST = tuple(sorted(INDICATION_WORDS, key=len, reverse=True))
-_PRN_RE = re.compile(r"\b(prn|as needed|as required|when required|if needed)\b")
-_GAP_RE = re.compile(r"\s+")
-_FOR_RE = re.compile(r"for\s+")
-_WORD_CHAR = re.compile(r"\w")
+_PRN_RE = LazyPattern(r"\b(prn|as needed|as required|when required|if needed)\b", needles=('prn', 'needed', 'required'))
+_GAP_RE = LazyPattern(r"\s+")
+_FOR_RE = LazyPattern(r"for\s+")
+_WORD_CHAR = LazyPattern(r"\w")
 
 
 class PrnMatch(namedtuple("PrnMatch", "start end word")):
@@ -203,16 +204,16 @@ SIG_WORDS = {
 
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty[- ]?four|forty[- ]?eight|seventy[- ]?two"
 # Epic repeats numbers in words: "3 (three) times daily", "every 6 (six) hours".
-_WORD_AFTER_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*\((?:" + _NUMBER_WORDS + r")\)")
-_PLURAL_PARENS = re.compile(r"(?<=[a-z])\((?:s|es)\)")  # Cerner's "tab(s)"
-_THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}),(\d{3})(?![\d,])")  # "1,000 mg"
+_WORD_AFTER_NUMBER = LazyPattern(r"(\d+(?:\.\d+)?)\s*\((?:" + _NUMBER_WORDS + r")\)", needles=('(',))
+_PLURAL_PARENS = LazyPattern(r"(?<=[a-z])\((?:s|es)\)", needles=('(',))  # Cerner's "tab(s)"
+_THOUSANDS = LazyPattern(r"(?<![\d.,])(\d{1,3}),(\d{3})(?![\d,])", needles=(',',))  # "1,000 mg"
 # Cerner's "20 mg = 2 tab(s)": the strength is the dose and the count only describes it.
-_DOSE_EQUALS = re.compile(r"(\d(?:\.\d+)?\s*(?:mg|mcg|g))\s*=\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)?\s*"
-                          r"(?:tabs?|tablets?|caps?|capsules?|ml|packets?|patch(?:es)?)(?![a-z])")
-_MIXED_NUMBER = re.compile(r"(?<![\w./])(\d+)\s+(\d)/(\d)(?![\w/.])")  # "1 1/2"
-_FRACTION = re.compile(r"(?<![\w./])(\d)/(\d)(?=\s*(?:tab|cap|pill|packet|patch|of\b))")  # "1/2 tab"
-_AND_A_HALF = re.compile(r"\b(one|two|three|four|\d+)\s+and\s+(?:a|one)[\s-]+half\b")
-_HALF_OF = re.compile(r"\b(?:one[\s-]+half|half\s+(?:of\s+)?(?:a|one))\b")
+_DOSE_EQUALS = LazyPattern(r"(\d(?:\.\d+)?\s*(?:mg|mcg|g))\s*=\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)?\s*"
+                           r"(?:tabs?|tablets?|caps?|capsules?|ml|packets?|patch(?:es)?)(?![a-z])", needles=("=",))
+_MIXED_NUMBER = LazyPattern(r"(?<![\w./])(\d+)\s+(\d)/(\d)(?![\w/.])", needles=('/',))  # "1 1/2"
+_FRACTION = LazyPattern(r"(?<![\w./])(\d)/(\d)(?=\s*(?:tab|cap|pill|packet|patch|of\b))", needles=('/',))  # "1/2 tab"
+_AND_A_HALF = LazyPattern(r"\b(one|two|three|four|\d+)\s+and\s+(?:a|one)[\s-]+half\b", needles=('half',))
+_HALF_OF = LazyPattern(r"\b(?:one[\s-]+half|half\s+(?:of\s+)?(?:a|one))\b", needles=('half',))
 _WORD_VALUES = {"one": 1, "two": 2, "three": 3, "four": 4}
 
 
