@@ -151,7 +151,7 @@ def run_batch(python: Path, path: Path, workers: int) -> dict:
         peak = max(peak, tree_rss_kb(proc.pid))
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
-    summary = proc.stderr.read().decode().strip().splitlines()[-1]
+    summary = next(line for line in proc.stderr.read().decode().splitlines() if " records, " in line)
     records = int(summary.split(":")[1].split()[0])
     return {"seconds": elapsed, "records": records, "records_per_s": records / elapsed, "peak_rss_mb": peak / 1024, "summary": summary}
 

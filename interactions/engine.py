@@ -276,12 +276,11 @@ class _Checker:
 
     def pair_why(self, hits) -> str:
         """Say in words why the drugs meet: "oxycodone (opioid) taken with lorazepam (benzodiazepine)"."""
-        sides: dict = {}  # side name -> drug names, in order
+        by_side: dict = {}  # side name -> {drug id: None}, in order
         for hit in hits:
             for drug, side in hit.sides:
-                names = sides.setdefault(side, [])
-                if self.name(drug) not in names:
-                    names.append(self.name(drug))
+                by_side.setdefault(side, {})[drug] = None
+        sides = {side: [self.name(d) for d in drugs] for side, drugs in by_side.items()}
         if len(sides) == 1:
             (side, names), = sides.items()
             return f"{_and(names)} are {'both' if len(names) == 2 else 'all'} {_plural(side)}"

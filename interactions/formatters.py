@@ -11,7 +11,8 @@ SCHEMA_VERSION = "1"
 
 
 def _n(value):
-    if isinstance(value, float):
+    """A number as the contract writes it: integral floats as integers, others to 4 decimals."""
+    if type(value) is float:
         return int(value) if value.is_integer() else round(value, 4)
     return value
 
@@ -20,8 +21,9 @@ def _q(q):
     """A Quantity as {value, unit}; a Dose (which may be a range) adds min and max, value being the max."""
     if q is None:
         return None
-    if isinstance(q, Dose):
-        return {"value": _n(q.max), "min": _n(q.min), "max": _n(q.max), "unit": q.unit}
+    if type(q) is Dose:
+        high = _n(q.max)
+        return {"value": high, "min": _n(q.min), "max": high, "unit": q.unit}
     return {"value": _n(q.value), "unit": q.unit}
 
 
