@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from . import __version__
 from .commands import (
     CheckOptions,
     CommandError,
@@ -21,6 +20,7 @@ from .commands import (
     write_problems,
 )
 from .exitcodes import ERROR
+from .version import __version__
 from .vocab import PATIENT_LIMITS, SEVERITIES
 
 RULES_OPTION = click.option(

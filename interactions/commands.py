@@ -109,7 +109,11 @@ def check_command(options: CheckOptions, out, err) -> int:
         # Never pass escape sequences from names (e.g. a FHIR display) to a terminal uncoloured.
         text = _ANSI.sub("", text)
     try:
-        out.write(fit_encoding(text, out))
+        if options.fmt == "json" and hasattr(out, "buffer"):
+            out.flush()
+            out.buffer.write(text.encode("utf-8"))  # JSON is UTF-8 whatever the console's encoding
+        else:
+            out.write(fit_encoding(text, out))
         out.flush()
     except BrokenPipeError:
         raise

@@ -518,7 +518,7 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
     previous = tuple(line(med) for med in request.previous)
     checker = _Checker(index, request, current, previous)
     checker.run()
-    findings = sorted(checker.findings, key=_finding_order)
+    findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], index.rules[f.id].get("rank", 0), f.id, f.drugs))
     return Report(
         medications=tuple(r.result for r in current),
         previous=tuple(r.result for r in previous),
@@ -532,6 +532,3 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
         scope=index.scope,
     )
 
-
-def _finding_order(f: Finding) -> tuple:
-    return -SEVERITY_RANK[f.severity], f.id, f.drugs

@@ -131,7 +131,10 @@ def _medication_of(resource: dict, bundle: _Bundle) -> tuple[str | None, str | N
         if isinstance(target, str):
             med = bundle.resolve(target, resource)
             if med is None:
-                # Neither the reference nor its display is a name to check: either may be stale or an id.
+                # The reference string is an id and is never read as a name; its display is a person's
+                # name for the medication, so it is checked (a false negative is the worst failure).
+                if isinstance(reference.get("display"), str) and reference["display"].strip():
+                    return reference["display"], None, None
                 return None, None, "medicationReference not found in the payload"
             return _medication_resource_text(med)
         if isinstance(reference.get("display"), str):
@@ -158,10 +161,15 @@ def _medication_resource_text(med: dict) -> tuple[str | None, str | None, str | 
 def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
     """Return (dose, route, frequency text) from the first dosageInstruction/dosage."""
     dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
+    if isinstance(dosages, dict):
+        dosages = [dosages]  # DSTU2 MedicationStatement.dosage may be a single element
     if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], dict):
         return None, None, None
     d = dosages[0]
     dose = _dose(d)
+    if len([x for x in dosages if isinstance(x, dict)]) > 1:
+        # Several dosage instructions ("20 mg TID" and "40 mg at bedtime"): never guess one daily dose.
+        dose = "(several dosage instructions: daily dose not computed)"
     route = None
     route_concept = d.get("route")
     if isinstance(route_concept, dict):
@@ -201,10 +209,15 @@ def _dose(d: dict) -> str | None:
 
 
 def _quantity(q) -> str | None:
-    """Return a Quantity as "10 mg", or None without a numeric value."""
+    """Return a Quantity as "10 mg", or None without a finite, non-negative numeric value."""
     if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)) or isinstance(q.get("value"), bool):
         return None
-    return f"{q['value']:g} {q.get('unit') or q.get('code') or ''}".strip()
+    value = q["value"]
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        return None
+    # Plain decimals: ":g" would write 1000000 as "1e+06", which no sig reader takes as a number.
+    number = f"{value:.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+    return f"{number} {q.get('unit') or q.get('code') or ''}".strip()
 
 
 def _range(r) -> str | None:
@@ -227,6 +240,9 @@ def _per_day(repeat: dict) -> float | None:
     if not isinstance(period, (int, float)) or period <= 0 or not isinstance(freq, (int, float)):
         return None
     factor = {"h": 24.0, "min": 1440.0, "d": 1.0, "wk": 1.0 / 7.0, "mo": 1.0 / 30.0}.get(unit)
+    when = repeat.get("when")
+    if isinstance(when, list) and len(when) > freq:
+        freq = len(when)  # "when": ["MORN", "EVE"] is twice a day, whatever "frequency" says
     return freq * factor / period if factor else None
 
 
@@ -236,9 +252,10 @@ def _age(patient: dict, as_of: date) -> float | None:
         return None
     try:
         parts = [int(p) for p in born.split("-")]
+        year, month, day = (parts + [7, 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
+        date(year, month, day)  # "1950-13-45" is not a date: no age rather than a wrong one
     except ValueError:
         return None
-    year, month, day = (parts + [7, 1])[:3] if len(parts) == 1 else (parts + [1])[:3]
     years = as_of.year - year - ((as_of.month, as_of.day) < (month, day))
     return float(years) if years >= 0 else None
 
@@ -252,8 +269,8 @@ def _egfr(observations: list) -> tuple[float | None, str | None]:
         if not any(code in EGFR_LOINC for code in codes):
             continue
         value = (obs.get("valueQuantity") or {}).get("value")
-        if not isinstance(value, (int, float)):
-            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 300:
+            continue  # not a plausible eGFR (mL/min/1.73 m2): never used
         when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("end") or obs.get("issued") or ""
         if best is None or str(when) > best[0]:
             best = (str(when), float(value), _ref_of(obs))
@@ -308,6 +325,10 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
             continue
         active, inactive = STATUSES[rtype]
         status = resource.get("status") if isinstance(resource.get("status"), str) else active[0]
+        if resource.get("taken") in ("n", "N") or resource.get("wasNotTaken") is True:
+            # STU3 MedicationStatement.taken "n", DSTU2 wasNotTaken: the record says it is not taken.
+            skipped.append(Skipped(ref=ref, name=text or (f"rxcui:{code}" if code else "?"), reason="recorded as not taken"))
+            continue
         if status in inactive:
             skipped.append(Skipped(ref=ref, name=text or (f"rxcui:{code}" if code else "?"), reason=f"status {status}"))
             continue

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from . import __version__
 from .model import DISCLAIMER, Dose, Finding, MedicationResult, Report
+from .version import __version__
 
 SCHEMA_VERSION = "1"
 
@@ -32,7 +32,7 @@ def _daily_dose(r) -> dict | None:
     if len(r.drugs) != 1 or len(r.strengths) != 1 or r.strengths[0].daily is None:
         return None
     daily = r.strengths[0].daily
-    return {"min": _n(daily.min), "max": _n(daily.max), "unit": daily.unit, "route": r.route or "oral"}
+    return {"min": _n(daily.min), "max": _n(daily.max), "unit": daily.unit, "route": r.route}
 
 
 def medication_dict(m: MedicationResult) -> dict:
@@ -54,7 +54,7 @@ def medication_dict(m: MedicationResult) -> dict:
         "daily_dose": _daily_dose(r),
         "dose_note": r.dose_note,
         "note": r.note,
-        "products": [list(p) for p in r.products] or [list(r.drugs)],
+        "products": [list(p) for p in r.products] or ([list(r.drugs)] if r.drugs else []),
         "indication": r.indication,
         "via": r.via,
     }
@@ -216,14 +216,13 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     checked. `brief` keeps the status, the unrecognised names, the summary and the scope;
     `explain` adds each finding's paths through the rule graph.
     """
-    out: list = [_status_line(report, color)]
+    out: list = [_status_line(report, color), ""]
+    out.extend(_summary_lines(report, color))
     problems = _problems(report)
     if problems:
         out.append("")
         out.append(_paint("Not recognised, so not checked:", "bad", color))
         out.extend(problems)
-    out.append("")
-    out.extend(_summary_lines(report, color))
     if brief:
         out.append("")
         if report.findings:  # an all-clear already says what was not checked
@@ -272,7 +271,8 @@ def _status_line(report: Report, color: bool) -> str:
     labelled = report.medications + report.previous
     missing = [m for m in labelled if m.resolution.status != "resolved"]
     if missing:
-        return head + _paint(f"INCOMPLETE CHECK: {len(missing)} of {len(labelled)} medication(s) not fully recognised", "bad", color)
+        names = ", ".join(f'"{m.given.text}"' for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return head + _paint(f"INCOMPLETE CHECK: {len(missing)} of {len(labelled)} medication(s) not fully recognised: {names}", "bad", color)
     return head + f"check complete: {len(report.medications)} medication(s) read" + (
         f", {len(report.previous)} on the previous list" if report.previous else "")
 
@@ -298,17 +298,23 @@ def _problems(report: Report) -> list:
 
 
 def _summary_lines(report: Report, color: bool) -> list:
+    assessed = []
+    if report.context_needed:
+        more = f" (and {len(report.context_needed) - 1} more below)" if len(report.context_needed) > 1 else ""
+        assessed = [f"Not assessed: {report.context_needed[0]}{more}"]
     if not report.findings:
         among = " among the names recognised" if not report.complete else ""
-        return [f"No {report.scope.name} found{among}.",
-                f"Not checked: {', '.join(report.scope.not_checked)}." if report.scope.not_checked else ""][:2 if report.scope.not_checked else 1]
+        lines = [f"No {report.scope.name} found{among}."]
+        if report.scope.not_checked:
+            lines.append(f"Not checked: {', '.join(report.scope.not_checked)}.")
+        return lines + assessed
     top = report.findings[0]
     counts = ", ".join(f"{n} {s}" for s, n in report.counts().items() if n)
     drugs = ", ".join(i.name for i in top.involved)
     sentences = top.management.split(". ")
     first = ". ".join(sentences[:2] if len(sentences[0]) < 40 and len(sentences) > 1 else sentences[:1]).rstrip(".") + "."
     return [_paint(top.severity.upper(), top.severity, color) + f": {top.title} ({drugs}). Findings: {counts}.",
-            f"First: {first}"]
+            f"First: {first}"] + assessed
 
 
 def _scope_lines(report: Report) -> list:

@@ -74,6 +74,9 @@ def compile_index(rs: RuleSet) -> dict:
             weights[key] = below + (1 if key.startswith("drug:") else 0)
 
     index["rules"] = {}
+    # Within a severity, findings follow the order the rules are written in (rules.yaml lists the
+    # most dangerous first: an opioid with a benzodiazepine before alcohol with a sedative).
+    rank = {rid: n for n, rid in enumerate(rs.rules)}
     for rid, rule in sorted(rs.rules.items()):
         plain = _plain(rule)
         plain.pop("between", None)
@@ -83,6 +86,7 @@ def compile_index(rs: RuleSet) -> dict:
             key = node("class", side["of"]) if side["of"] in rs.classes else node("drug", side["of"])
             sides.append({"of": key, "route": side["route"], "weight": weights[key]})
         plain["sides"] = sides
+        plain["rank"] = rank[rid]
         index["rules"][rid] = plain
 
     drugs = {}

@@ -38,6 +38,7 @@ EXIT_CODES = {
         ("2", "no report: usage error, unreadable input, invalid rules, internal error"),
         ("3", "a report, but incomplete: a name was not recognised (and no finding at or above --fail-on)"),
         ("130", "interrupted (Ctrl-C)"),
+        ("141", "the reader of the output went away (e.g. '| head')"),
     ],
     "batch": [
         ("0", "every record checked, complete, no finding at or above --fail-on"),
@@ -45,6 +46,7 @@ EXIT_CODES = {
         ("2", "otherwise, a record errored or the input is unreadable"),
         ("3", "otherwise, a record was incomplete"),
         ("130", "interrupted (Ctrl-C)"),
+        ("141", "the reader of the output went away (e.g. '| head')"),
     ],
     "explain": [("0", "the name was recognised"), ("2", "usage error or invalid rules"), ("3", "the name was not recognised")],
     "default": [("0", "success"), ("2", "usage error, unreadable input or invalid rules"), ("130", "interrupted (Ctrl-C)")],

@@ -7,11 +7,11 @@ import json
 import os
 from collections import namedtuple
 
-from . import __version__
 from .kinds import KINDS
 from .model import Reference, Scope
 from .names import NameTable, resolve
 from .ruledir import INDEX_FORMAT, builtin_rules_dir, digest_files
+from .version import __version__
 
 PREBUILT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compiled", "builtin-index.json")
 

@@ -144,7 +144,7 @@ def _discontinuation(checker, rule) -> None:
             reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: "
                        f"the {before.route} route is being stopped"]
             why = f"{before.route} {checker.name(drug)} was on the previous list; this list has it only {now.route}"
-            checker.add(rule, [drug], [path], severity=severity, reasons=reasons, uses=previous, why=why)
+            _stopped(checker, rule, drug, path, severity, reasons, [], previous, Context(checker.patient, before.daily_dose, before.route), why)
     if checker.members(rule):
         # Something still reaches the subject (e.g. one benzodiazepine replaced by
         # another): that is a switch, not abrupt stopping.
@@ -161,11 +161,19 @@ def _discontinuation(checker, rule) -> None:
         if use.route_source == "default" and by_route and not worst:
             alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
             context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
-        texts, note_refs = notes(rule, Context(checker.patient, use.daily_dose, use.route))
         routes = ", ".join(r.route for r in use.routes if r.route_source != "default")
         why = f"{checker.name(drug)}{f' ({routes})' if routes else ''} was on the previous list and is not on this one"
-        checker.add(rule, [drug], [path], severity=severity, reasons=reasons, notes=texts, context=context, uses=stopped,
-                    extra_refs=note_refs, why=why)
+        _stopped(checker, rule, drug, path, severity, reasons, context, stopped, Context(checker.patient, use.daily_dose, use.route), why)
+
+
+def _stopped(checker, rule, drug, path, severity, reasons, context, uses, ctx: Context, why: str) -> None:
+    """Add a stopping finding: the route's severity, raised further by the rule's escalations, with its notes."""
+    esc = escalate(rule, ctx)
+    if SEVERITY_RANK[esc.severity] > SEVERITY_RANK[severity]:
+        severity = esc.severity
+    texts, note_refs = notes(rule, ctx)
+    checker.add(rule, [drug], [path], severity=severity, reasons=[*reasons, *esc.reasons], notes=texts,
+                context=[*context, *esc.context_needed], uses=uses, extra_refs=[*esc.references, *note_refs], why=why)
 
 
 KINDS = {

@@ -26,7 +26,9 @@ _NEGATED_LEAD = LazyPattern(
     r"^\s*(?:pt\s+|patient\s+)?(?:denies|denied|deny|never|no(?!\.?\s*\d)|negative\s+for|quit|abstains?\s+from"
     r"|non[\s-]?drinker|does\s+not\s+(?:drink|use|take)|doesn't\s+(?:drink|use|take)|not\s+taking)\b"
 )
-_NEGATED_TAIL = LazyPattern(r"\s*(?:use)?\s*[:=-]\s*(?:no|none|denies|denied|never|negative|0)\s*\.?\s*$", needles=(":", "=", "-"))
+_NEGATED_TAIL = LazyPattern(r"\s*(?:use)?\s*[:=-]\s*(?:no|none|denies|denied|never|negative|not\s+currently|not\s+at\s+all"
+                            r"|0(?:\s+(?:standard\s+)?(?:drinks?|units?|glasses))?(?:\s+(?:per|a|/)\s*(?:day|week))?)\s*\.?\s*$",
+                            needles=(":", "=", "-"))
 MAX_INPUT_CHARS = 1000
 NOISE = (
     set(sig.ROUTE_WORDS)
@@ -50,7 +52,14 @@ class NameTable:
         # Drugs for which "denies X" / "X: none" means not taken (alcohol). For medicines a
         # negation is not trusted: the drug is still checked and the line is partial.
         self.negatable = negatable
+        self._known_products: frozenset | None = None
         self._buckets: dict | None = None
+
+    def known_products(self) -> frozenset:
+        """The ingredient sets of the products the rules list (built on first use)."""
+        if self._known_products is None:
+            self._known_products = frozenset(frozenset(p["ingredients"]) for p in self.products.values())
+        return self._known_products
 
     def targets(self, owner: str) -> tuple[list, str | None]:
         """Return the drug ids and implied route of a name's owner."""
@@ -115,8 +124,12 @@ def resolve(table: NameTable, text: str) -> Resolution:
     if lead or tail:
         # "denies alcohol", "no benzodiazepines", "EtOH: none": a statement that something is
         # NOT taken. It is read (so the line is not unresolved) and takes part in no rule.
-        rest = resolve(table, lowered[lead.end():] if lead else lowered[:tail.start()])
-        if rest.drugs and all(d in table.negatable for d in rest.drugs):
+        rest_text = lowered[lead.end():] if lead else lowered[:tail.start()]
+        rest = resolve(table, rest_text)
+        # Only a whole, plain statement is a negation: "denies tobacco, reports alcohol 2 drinks/day"
+        # is not, and a line that is not fully understood is checked as written.
+        if (rest.drugs and rest.status == "resolved" and all(d in table.negatable for d in rest.drugs)
+                and not _SEPARATORS.search(rest_text) and "report" not in rest_text):
             return Resolution(text=original, status="resolved", matched=rest.matched,
                               note=f"read as not taken ({', '.join(rest.drugs)}): not checked")
     bracket = _BRACKET.search(text)
@@ -148,11 +161,12 @@ def resolve(table: NameTable, text: str) -> Resolution:
     folded = _ALCOHOL_FREE.sub(" ", sig.normalize(sig.undot(fold(text))))
     folded_for_separators = folded
     folded = _NUMBER_SIGN.sub(lambda m: f" {m.group(1) or m.group(2)}", folded)
+    found: list = []
+    # The order's own ceiling ("max 4 doses per day") is not a schedule: set it aside first.
+    folded = _mark(folded, sig.CAP_RE, found, "cap")
     frequency, freq_spans = sig.parse_frequency(folded)
     for start, end in sorted(freq_spans, reverse=True):
         folded = folded[:start] + " " + folded[end:]
-    found: list = []
-    folded = _mark(folded, sig.CAP_RE, found, "cap")
     folded = _mark(folded, sig.TOTAL_RE, found, "total")
     folded = _mark(folded, sig.RATE_RE, found, "rate")
     folded = _mark(folded, sig.CONC_RE, found, "conc")
@@ -233,6 +247,11 @@ def resolve(table: NameTable, text: str) -> Resolution:
     for kind, match in found:
         if kind == "rate" and route is None and match.group(3).startswith(("h", "hr", "hour")):
             route, route_source = "transdermal", "form"
+        elif kind in ("count", "count-after") and route is None:
+            # "1-2 tabs": the count's unit is a dosage form, and it says the route as a form word would.
+            unit = match.group(3) if kind == "count" else match.group(1)
+            if sig.FORM_WORDS.get(unit):
+                route, route_source = sig.FORM_WORDS[unit], "form"
 
     # Two separately named medicines joined by ';', ',', '+', 'and', 'plus', 'with': each may have its own sig.
     multi_line = len({m[3] for m in matches}) > 1 and bool(_SEPARATORS.search(folded_for_separators))
@@ -259,21 +278,36 @@ def resolve(table: NameTable, text: str) -> Resolution:
         strengths=strengths,
         dose_note=dose_note if drugs else None,
         indication=" ".join(indication) or None,
-        products=_products(tokens, matches, table),
+        products=_products(tokens, matches, table, bool(_RXNORM_COMBINATION.search(folded_for_separators))),
     )
 
 
-def _products(tokens, matches, table) -> tuple:
-    """Group the drugs of a line by product: a separator between two names starts another product."""
+def _products(tokens, matches, table, rxnorm_combination: bool) -> tuple:
+    """Group the drugs of a line by product.
+
+    One product: a name the rules list as a product (NyQuil, Norco), an RxNorm string that
+    gives each ingredient its strength ("hydrocodone 10 MG / acetaminophen 325 MG"), or
+    names written together with no separator whose ingredients are exactly those of a known
+    product ("promethazine-codeine"). Anything else is separate medicines, which pair with
+    each other: "oxycodone/alprazolam" is no product, and missing that pair is the worst failure.
+    """
+    if rxnorm_combination:
+        return ()
     groups: list = []
     previous_end = None
     for start, end, _, owner in matches:
-        ids, _ = table.targets(owner)
-        if previous_end is None or any(t in _PRODUCT_SEPARATORS for t in tokens[previous_end + 1:start]):
-            groups.append([])
-        groups[-1].extend(i for i in ids if i not in groups[-1])
+        ids = [i for i in table.targets(owner)[0]]
+        together = previous_end is not None and not any(t in _PRODUCT_SEPARATORS for t in tokens[previous_end + 1:start])
+        if together and frozenset(groups[-1] + ids) in table.known_products():
+            groups[-1].extend(i for i in ids if i not in groups[-1])
+        elif not groups or not set(ids) <= set(groups[-1]):  # a brand after its generic names the same product
+            groups.append(list(dict.fromkeys(ids)))
         previous_end = end
     return tuple(tuple(g) for g in groups) if len(groups) > 1 else ()
+
+
+# "A 10 MG / B 325 MG Oral Tablet": RxNorm writes one product's ingredients with a strength each.
+_RXNORM_COMBINATION = LazyPattern(r"\d\s*(?:mg|mcg|ml|unt|%)\b[^/]*\s/\s[^/]*\d\s*(?:mg|mcg|ml|unt|%)\b", needles=(" / ",))
 
 
 def _suggest_for(table: NameTable, unrecognized: list) -> tuple:

@@ -12,7 +12,7 @@ except ImportError:  # pragma: no cover - non-CPython
 
 RULE_SUFFIXES = (".yaml", ".yml", ".tsv")
 # The layout of the compiled index (graph.compile_index writes it, index.load_index reads it).
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from .model import Frequency, Quantity, to_unit  # noqa: F401 - to_unit is part of this module's interface
+from .model import Frequency
 from .vocab import ROUTES, LazyPattern
 
 NUM = r"(\d+(?:\.\d+)?|\.\d+)"
@@ -48,10 +48,22 @@ CAP_RE = LazyPattern(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more tha
 _DOTTED = LazyPattern(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?", needles=('.',))
 
 # (pattern, doses per day, or "interval" (hours, maybe a range) or "times" (a count, maybe a range)).
+_TIMES_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|twelve"
+_TIMES_VALUES = {w: float(i) for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"))}
+_TIMES_VALUES["twelve"] = 12.0
+# Between two schedules, these add them up: "qam and qpm" is twice a day, "tid and at bedtime" four times.
+_TITRATION = LazyPattern(r"\b(?:day|week)\s*\d+\b|\bincrease\w*\b|\btitrat\w*|\btaper\w*", needles=("day", "week", "increas", "titrat", "taper"))
+_TIMES_WORD = LazyPattern(r"\btimes\b", needles=("times",))
+_JOINED = LazyPattern(r"\band\b|[,&+]|\bplus\b|\balso\b")
 _FREQ_PATTERNS = [
     (LazyPattern(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b", needles=("q",)), "interval"),
     (LazyPattern(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b", needles=("every",)), "interval"),
-    (LazyPattern(r"\b(\d+)\s*(?:(?:-|to)\s*(\d+)\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b", needles=("x", "times")), "times"),
+    (LazyPattern(r"\b(\d+|" + _TIMES_WORDS + r")\s*(?:(?:-|to|or)\s*(\d+|" + _TIMES_WORDS + r")\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b",
+                 needles=("x", "times")), "times"),
+    # Around meals: "with meals", "ac" (before meals) and "pc" (after meals) are three times a day.
+    (LazyPattern(r"\b(with meals|before meals|after meals|ac|pc|tid ac|tid pc)\b", needles=("meals", "ac", "pc")), 3.0),
+    # A clock time is one administration: "at 8am, 12pm, 4pm and 8pm".
+    (LazyPattern(r"\b(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)\b", needles=("am", "pm")), 1.0),
     (LazyPattern(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
     (LazyPattern(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
     (LazyPattern(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
@@ -198,7 +210,7 @@ SIG_WORDS = {
     "oz", "ounce", "ounces", "socially", "social", "occasionally", "occasional", "weekend", "weekends", "uses",
     # Epic and pharmacy-label words around a sig.
     "total", "tab", "tabs", "s", "infusion", "directed", "instructions", "divided", "infuse", "into", "space",
-    "implanted", "simple", "mode", "flex", "programmed", "program",
+    "implanted", "simple", "mode", "flex", "programmed", "program", "onto", "skin", "affected", "area", "remove", "old",
 }
 
 
@@ -289,17 +301,28 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
         for match in pattern.finditer(text):
             if not any(a < match.end() and match.start() < b for a, b in [m.span() for _, m, _ in found]):
                 found.append((meaning, match, _per_day(meaning, match)))
+    if _TITRATION.search(text):
+        # "Day 1 ..., day 2 ...", "increase by 1 tab weekly": the dose changes; no single daily dose.
+        return Frequency(text="titration", per_day=None, as_needed=as_needed), spans
+    if _TIMES_WORD.search(text) and not any(isinstance(meaning, float) and meaning > 1 or meaning == "times" for meaning, _, _ in found):
+        # "20 mg nine-times-a-day-ish": a count of times it does not understand; never fall back to once a day.
+        return Frequency(text="times per day not understood", per_day=None, as_needed=as_needed), spans
     if not found:
         return (Frequency(text=prn_match.word, per_day=None, as_needed=True) if as_needed else None), spans
     found.sort(key=lambda f: f[1].start())
     for _, match, _ in found:
         spans.append(match.span())
     label = "; ".join(m.group(0).strip() for _, m, _ in found)
-    counts = {per_day for _, _, per_day in found}
-    if len(counts) > 1:
-        # "20 mg QID plus 20 mg qhs": several schedules on one line; never guess a total.
-        return Frequency(text=label, per_day=None, as_needed=as_needed), spans
     low, high = found[0][2]
+    for (_, before, _), (_, after, (more_low, more_high)) in zip(found, found[1:], strict=False):
+        if _JOINED.search(text[before.end():after.start()]):
+            # "qam and qpm", "tid and at bedtime", "8am, 12pm and 4pm": administrations add up.
+            low, high = (None, None) if low is None or more_low is None else (low + more_low, high + more_high)
+        elif (more_low, more_high) != (low, high):
+            # "20 mg QID, then 20 mg qhs" written apart with different counts: never guess a total.
+            return Frequency(text=label, per_day=None, as_needed=as_needed), spans
+    if high is None:
+        return Frequency(text=label, per_day=None, as_needed=as_needed), spans
     if as_needed:
         label = f"{label} {prn_match.word}"
     return Frequency(text=label, per_day=high, as_needed=as_needed, per_day_min=low), spans
@@ -313,6 +336,6 @@ def _per_day(meaning, match) -> tuple:
             return None, None
         return round(24.0 / max(hours), 6), round(24.0 / min(hours), 6)
     if meaning == "times":
-        counts = [float(g) for g in match.groups() if g]
+        counts = [_TIMES_VALUES[g] if g in _TIMES_VALUES else float(g) for g in match.groups() if g]
         return min(counts), max(counts)
     return float(meaning), float(meaning)

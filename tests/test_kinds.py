@@ -176,3 +176,34 @@ def test_dose_conditions_on_a_rule_without_a_subject_are_rejected(rules_copy, cl
     result = cli_run("rules", "validate", "--rules", str(rules_copy))
     assert result.exit_code == 2
     assert re.search(r"rules\.yaml:\d+: rule 'opioid-benzodiazepine': notes: 'daily_dose_at_least' and 'route' need a rule with a subject", result.stdout)
+
+
+ADVICE_THAT_CHANGES_A_DOSE = ("stop", "reduce", "keep one", "lowest", "minimise", "each", "adjust", "taper")
+
+
+def test_no_advice_that_reaches_intrathecal_baclofen_says_to_stop_it(index):
+    """Every rule baclofen takes part in whose advice changes a dose has its own intrathecal advice,
+    and that advice never says to stop baclofen (CLINICAL.md section C)."""
+    for rid in index.drug_rules("baclofen"):
+        rule = index.rules[rid]
+        if not any(word in rule["management"].lower() for word in ADVICE_THAT_CHANGES_A_DOSE):
+            continue
+        text = (rule.get("management_by_route") or {}).get("intrathecal")
+        assert text, f"{rid}: no intrathecal advice"
+        for sentence in text.lower().split(". "):
+            if "stop" in sentence and "baclofen" in sentence:
+                assert "never" in sentence or "do not" in sentence, (rid, sentence)
+
+
+def test_discontinuation_escalate_and_notes_are_honoured(rules_copy):
+    edit_rule(rules_copy, "benzodiazepine-discontinuation", 'references: ["fda-dsc-2020-09-23"]', '''references: ["fda-dsc-2020-09-23"]
+    escalate:
+      - when: {age_at_least: 65}
+        severity: "contraindicated"
+        reason: "age {age} >= 65"
+        references: ["beers-2023-table-5"]''')
+    index = load_index(rules_copy)
+    old = findings(index, ["lisinopril"], previous=["lorazepam 1 mg bid"], patient={"age": 80})["benzodiazepine-discontinuation"]
+    assert (old.severity, old.reasons) == ("contraindicated", ("contraindicated because age 80 >= 65",))
+    young = findings(index, ["lisinopril"], previous=["lorazepam 1 mg bid"], patient={"age": 40})["benzodiazepine-discontinuation"]
+    assert young.severity == "major"

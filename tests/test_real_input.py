@@ -7,6 +7,7 @@ not drunk, and one product never interacting with itself.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -151,3 +152,52 @@ def test_a_negated_medicine_is_still_checked(index):
     report = check(["NOT taking: alprazolam", "oxycodone"], rules=index)
     assert ids(report) == {"opioid-benzodiazepine": "major"}
     assert not report.complete
+
+
+# --- found by review: no false negatives from grouping, schedules or negations ---------------------
+
+@pytest.mark.parametrize("line", ["oxycodone alprazolam", "oxycodone/alprazolam", "Xanax/Norco", "Xanax Norco", "hydrocodone-lorazepam"])
+def test_two_names_that_are_no_known_product_still_pair(index, line):
+    assert ids(check([line], rules=index)).get("opioid-benzodiazepine") == "major", line
+
+
+@pytest.mark.parametrize("line", ["promethazine-codeine 6.25-10 mg/5 mL 5 mL q4h prn", "Phenergan with Codeine", "NyQuil",
+                                  "acetaminophen 300 MG / codeine phosphate 30 MG Oral Tablet"])
+def test_a_known_product_is_one_product(index, line):
+    assert check([line], rules=index).findings == (), line
+
+
+@pytest.mark.parametrize("line, daily", [
+    ("baclofen 50 mg po qam and qpm", 100), ("baclofen 20 mg every morning and every evening", 40),
+    ("baclofen 20 mg with meals and at bedtime", 80), ("baclofen 20 mg ac and hs", 80), ("baclofen 20 mg five times a day", 100),
+    ("baclofen 20 mg at 8am, 12pm, 4pm, 8pm and bedtime", 100), ("baclofen 10 mg daily at bedtime", 10),
+])
+def test_administrations_joined_by_and_add_up(index, line, daily):
+    assert check([line], rules=index).medications[0].resolution.strengths[0].daily.max == daily
+
+
+@pytest.mark.parametrize("lines", [["denies tobacco, reports alcohol 2 drinks/day", "lorazepam"], ["never smoker, drinks 3 beers nightly", "lorazepam"]])
+def test_a_negation_never_swallows_what_follows_it(index, lines):
+    assert ids(check(lines, rules=index)).get("alcohol-cns-depressant") == "major"
+
+
+@pytest.mark.parametrize("line", ["Alcohol use: 0 standard drinks", "Alcohol use: Not Currently"])
+def test_social_history_saying_no_alcohol_is_not_drinking(index, line):
+    assert "alcohol-cns-depressant" not in ids(check([line, "lorazepam"], rules=index))
+
+
+def test_a_count_gives_its_form_route(index):
+    res = check(["oxycodone 5 mg 1-2 tabs q4-6h prn pain"], rules=index).medications[0].resolution
+    assert (res.route, res.route_source) == ("oral", "form")
+
+
+def test_json_output_is_utf8_whatever_the_console(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "PYTHONIOENCODING": "cp1252"}
+    result = subprocess.run([sys.executable, "-m", "interactions", "check", "Xanax 0.5 mg ½ tab", "Ambien 5 mg — qhs", "--format", "json"],
+                            capture_output=True, env=env)
+    data = json.loads(result.stdout.decode("utf-8"))
+    assert [m["input"] for m in data["medications"]] == ["Xanax 0.5 mg ½ tab", "Ambien 5 mg — qhs"]
+    assert any("→" in p for f in data["findings"] for p in f["paths"])

@@ -20,7 +20,14 @@ from interactions.sig import find_prn, has_strength, parse_frequency, route_of, 
         ("every other day", 0.5, False),
         ("weekly", 1 / 7, False),
         ("prn", None, True),
-        ("20 mg qid plus 20 mg qhs", None, False),
+        # Administrations joined by "and", "plus" or a comma add up: QID plus at bedtime is five a day.
+        ("20 mg qid plus 20 mg qhs", 5.0, False),
+        ("qam and qpm", 2.0, False),
+        ("five times a day", 5.0, False),
+        ("three to four times daily", 4.0, False),
+        ("with meals and at bedtime", 4.0, False),
+        ("at 8am, 12pm, 4pm and 8pm", 4.0, False),
+        ("daily at bedtime", 1.0, False),
     ],
 )
 def test_parse_frequency(text, per_day, as_needed):
@@ -31,6 +38,13 @@ def test_parse_frequency(text, per_day, as_needed):
 def test_dotted_abbreviations_are_undotted_first():
     assert undot("10 mg t.i.d. p.r.n.") == "10 mg tid prn"
     assert parse_frequency(undot("1 tab b.i.d."))[0].per_day == 2.0
+
+
+@pytest.mark.parametrize("text", ["day 1 take 1 cap at bedtime, day 2 take 1 cap twice daily", "start 1 tab qhs, increase by 1 tab weekly",
+                                  "20 mg nine-ish times a day"])
+def test_titrations_and_unknown_counts_are_never_counted(text):
+    found, _ = parse_frequency(text)
+    assert found is not None and found.per_day is None
 
 
 def test_no_frequency():
