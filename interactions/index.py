@@ -30,17 +30,18 @@ class Index:
     cache helper of the package:
 
     - `reach(drug)`: every class key a drug reaches going up the graph;
-    - `drug_rules(drug)`: {rule id: ((side, distance, path), ...)} for every rule the drug takes part in;
     - `pair_rules(drug)`: the pairwise part of drug_rules;
     - `subject_hits(drug)`: for rules with one side, ((rule id, (drug, rendered path)), ...);
     - `rule_static(rule id)`: the parts of a rule every finding of it shares.
 
     What they buy, in instructions per call (python benchmarks/instructions.py
-    --without-cache NAME; nine-drug check / batch record, 902k / 1,488k with every cache):
-    subject_hits 1,127k / 1,695k, rule_static 988k / 1,575k. The engine's own two
+    --without-cache NAME; nine-drug check / batch record). When the caches were chosen,
+    902k / 1,488k with every cache: subject_hits 1,127k / 1,695k, rule_static 988k / 1,575k.
+    With the final engine, 1,290k / 2,139k with every cache: reach 1,352k / 2,257k,
+    references 1,370k / 2,292k, pair_rules 1,360k (nine-drug). The engine's own two
     (engine._line per medication line, engine._pair_outcome per pair of drugs) buy the most.
-    A cache of resolved strings bought nothing on top of the line cache (902k / 1,513k) and
-    one of rendered paths 3% (929k / 1,550k); both were removed.
+    Measured and removed: resolved strings (0% on top of the line cache), rendered paths
+    (3%), drug_rules (0%: its two users are cached).
     """
 
     def __init__(self, data: dict):
@@ -64,7 +65,6 @@ class Index:
         self._caches: dict = {}
         # Tables derived from the rules, each built on first use for one drug or rule.
         self.reach = self.cached(_reach)
-        self.drug_rules = self.cached(_drug_rules)
         self.pair_rules = self.cached(_pair_rules)
         self.subject_hits = self.cached(_subject_hits)
         self.rule_static = self.cached(_rule_static)
@@ -89,6 +89,10 @@ class Index:
     def render_path(self, path: tuple) -> str:
         """Render an upward path as 'drug → class → parent'."""
         return " → ".join(self.name_of(k) for k in path)
+
+    def drug_rules(self, drug: str) -> dict:
+        """{rule id: ((side, distance, path), ...)} for every rule the drug takes part in (not cached: its two users are)."""
+        return _drug_rules(self, drug)
 
     def references(self, ids) -> tuple:
         """Return the Reference of each source id, in order."""
