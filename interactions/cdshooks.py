@@ -7,7 +7,7 @@ from datetime import date
 from typing import Callable, NamedTuple
 
 from .engine import check
-from .fhir import EGFR_LOINC, FhirError, read_fhir
+from .fhir import EGFR_LOINC, MEDICATION_TYPES, FhirError, read_fhir, resource_ref
 from .index import Index
 from .model import DISCLAIMER, Finding, Report
 
@@ -104,8 +104,38 @@ def _resources(value) -> list:
     return [(None, value)]
 
 
-def _draft_refs(resources: list) -> list:
-    return [f"{r['resourceType']}/{r['id']}" for _, r in resources if isinstance(r, dict) and r.get("resourceType") == "MedicationRequest" and r.get("id")]
+def _focus(drafts: list, selections) -> tuple[set, list]:
+    """Return the refs of the medication orders to warn about, and the selections that name no draft order.
+
+    A selection names a draft by Type/id (MedicationRequest/1, DSTU2 MedicationOrder/1), by its
+    fullUrl (urn:uuid:...) or by an absolute URL ending in Type/id. Without selections (order-sign),
+    every medication draft is in focus. The refs are those the FHIR reader gives each medication.
+    """
+    by_name: dict = {}
+    meds = []
+    for url, resource in drafts:
+        if not isinstance(resource.get("resourceType"), str):
+            continue
+        ref = resource_ref(resource, url)
+        names = [ref]
+        if isinstance(url, str) and url:
+            names.append(url)
+        if isinstance(resource.get("id"), str):
+            names.append(f"{resource['resourceType']}/{resource['id']}")
+        for name in names:
+            by_name.setdefault(name, (ref, resource))
+        if resource["resourceType"] in MEDICATION_TYPES:
+            meds.append(ref)
+    if not selections:
+        return set(meds), []
+    focus, unmatched = set(), []
+    for selection in selections:
+        found = by_name.get(selection) or by_name.get("/".join(selection.rstrip("/").split("/")[-2:]))
+        if found is None:
+            unmatched.append(selection)
+        elif found[1]["resourceType"] in MEDICATION_TYPES:
+            focus.add(found[0])
+    return focus, unmatched
 
 
 def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | None = None) -> dict:
@@ -149,39 +179,51 @@ def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | N
         read = read_fhir(bundle, as_of, "request")
     except FhirError as exc:
         raise HookError(400, "invalid", str(exc)) from None
-    focus = set(selections) if selections else set(_draft_refs(drafts))
+    focus, unmatched = _focus(drafts, selections)
     report = check(index, read.request)
-    return {"cards": cards(report, focus, read.skipped)}
+    not_checked = [f"{ref} was not found in context.draftOrders" for ref in unmatched]
+    not_checked += [f"{s.ref} ({s.name}): {s.reason}" for s in read.skipped if s.ref in focus]
+    return {"cards": cards(report, focus, not_checked)}
 
 
 def _focus_drugs(report: Report, focus: set) -> set:
     drugs = set()
     for m in report.medications:
-        if not focus or m.given.ref in focus:
+        if m.given.ref in focus:
             drugs.update(m.resolution.drugs)
     return drugs
 
 
-def cards(report: Report, focus: set, skipped=()) -> list:
-    """Turn a report into cards: one per finding that involves a focused order, plus an incomplete card."""
+def cards(report: Report, focus: set, not_checked=()) -> list:
+    """Turn a report into cards: one per finding that involves a focused order, plus an incomplete card.
+
+    `not_checked` lists the orders in focus that could not be checked at all (a selection that
+    names no draft order, a draft with a status that is not checked); they make the check incomplete.
+    """
     out = []
     focus_drugs = _focus_drugs(report, focus)
     for finding in report.findings:
         if focus_drugs & set(finding.drugs):
             out.append(card(finding))
     problems = [m for m in report.medications if m.resolution.status != "resolved"]
-    if problems:
-        names = "; ".join(f"{m.given.text} ({m.given.ref})" for m in problems)
-        detail = ["**The interaction check is incomplete.** These medications could not be identified, so interactions with them were not checked:", ""]
-        for m in problems:
-            hint = ""
-            if m.resolution.suggestions:
-                hint = f" (did you mean {', '.join(s.name for s in m.resolution.suggestions)}? not applied)"
-            detail.append(f"- {m.given.text} ({m.given.ref}){hint}")
+    if problems or not_checked:
+        names = "; ".join([f"{m.given.text} ({m.given.ref})" for m in problems] + list(not_checked))
+        detail = ["**The interaction check is incomplete.**"]
+        if problems:
+            detail += ["", "These medications could not be identified, so interactions with them were not checked:", ""]
+            for m in problems:
+                hint = ""
+                if m.resolution.suggestions:
+                    hint = f" (did you mean {', '.join(s.name for s in m.resolution.suggestions)}? not applied)"
+                detail.append(f"- {m.given.text} ({m.given.ref}){hint}")
+        if not_checked:
+            detail += ["", "These orders were not checked:", ""]
+            detail += [f"- {item}" for item in not_checked]
         detail += ["", f"_{DISCLAIMER}_"]
+        summary = f"{len(problems)} medication(s) not identified" if problems and not not_checked else "some orders were not checked"
         out.append({
             "uuid": str(uuid.uuid5(CARD_NAMESPACE, "incomplete:" + names)),
-            "summary": _clip(f"Interaction check incomplete: {len(problems)} medication(s) not identified"),
+            "summary": _clip(f"Interaction check incomplete: {summary}"),
             "indicator": "warning",
             "detail": "\n".join(detail),
             "source": {"label": SOURCE_LABEL},

@@ -63,6 +63,13 @@ def _ref_of(resource: dict) -> str:
     return f"{rtype}/{rid}" if rid else rtype
 
 
+def resource_ref(resource: dict, full_url: str | None = None) -> str:
+    """Return how a Bundle entry is referred to: Type/id, else its fullUrl (a urn:uuid draft has no id), else its type."""
+    if resource.get("id") or not isinstance(full_url, str) or not full_url:
+        return _ref_of(resource)
+    return full_url
+
+
 def _concept_text(concept) -> tuple[str | None, str | None]:
     """Return (display text, RxNorm code) of a CodeableConcept."""
     if not isinstance(concept, dict):
@@ -87,15 +94,17 @@ class _Bundle:
     def __init__(self, resources: list):
         self.by_url: dict = {}
         self.by_ref: dict = {}
+        self.url_of: dict = {}  # id(resource) -> fullUrl
         self.resources = []
         for full_url, resource in resources:
             if not isinstance(resource, dict):
                 continue
             self.resources.append(resource)
-            if full_url:
+            if isinstance(full_url, str) and full_url:
                 self.by_url[full_url] = resource
+                self.url_of[id(resource)] = full_url
             rid = resource.get("id")
-            if rid and resource.get("resourceType"):
+            if isinstance(rid, str) and rid and isinstance(resource.get("resourceType"), str):
                 self.by_ref[f"{resource['resourceType']}/{rid}"] = resource
 
     def resolve(self, reference: str, container: dict | None):
@@ -310,7 +319,7 @@ def read_fhir(data: dict, as_of: date | None, where: str = "input") -> FhirRead:
 
     meds, skipped = [], []
     for resource in items:
-        ref = _ref_of(resource)
+        ref = resource_ref(resource, bundle.url_of.get(id(resource)))
         rtype = resource.get("resourceType")
         try:
             if rtype == "Medication":

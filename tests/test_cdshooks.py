@@ -1,0 +1,95 @@
+"""The pure CDS Hooks logic (interactions.cdshooks), called in-process: focus, cards, data handling."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import pytest
+
+from interactions import cdshooks
+
+AS_OF = date(2026, 1, 1)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def med(rtype, rid, text, status="draft"):
+    resource = {"resourceType": rtype, "status": status, "medicationCodeableConcept": {"text": text}}
+    if rid:
+        resource["id"] = rid
+    if rtype == "MedicationRequest":
+        resource["intent"] = "order"
+    return resource
+
+
+def searchset(*resources):
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+PREFETCH = {
+    "patient": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-01-01"},
+    "medications": searchset(med("MedicationRequest", "lz", "lorazepam 1 mg", status="active")),
+    "statements": None,
+    "egfr": None,
+}
+
+
+def body(hook, entries, selections=None, prefetch=None):
+    context = {"userId": "Practitioner/1", "patientId": "p1", "draftOrders": {"resourceType": "Bundle", "entry": entries}}
+    if hook == "order-select":
+        context["selections"] = selections or []
+    return {"hook": hook, "hookInstance": "5b5f1d49-3f7b-4a8e-9e57-0c1f4f1e2a10", "context": context,
+            "prefetch": copy.deepcopy(PREFETCH if prefetch is None else prefetch)}
+
+
+def summaries(index, hook, data):
+    result = cdshooks.handle(index, f"interactions-{hook}", data, AS_OF)
+    return [c["summary"] for c in result["cards"]]
+
+
+OPIOID_BENZO = "Major: Opioid with a benzodiazepine (lorazepam, oxycodone)"
+
+
+@pytest.mark.parametrize(
+    "entry, selection",
+    [
+        ({"resource": med("MedicationRequest", "r1", "oxycodone 5 mg")}, "MedicationRequest/r1"),
+        ({"resource": med("MedicationOrder", "o1", "oxycodone 5 mg")}, "MedicationOrder/o1"),
+        ({"fullUrl": "urn:uuid:0f6e4a52-7c2b-4d8e-9a51-2b7c9e3d1f00", "resource": med("MedicationRequest", None, "oxycodone 5 mg")},
+         "urn:uuid:0f6e4a52-7c2b-4d8e-9a51-2b7c9e3d1f00"),
+        ({"fullUrl": "urn:uuid:0f6e4a52-7c2b-4d8e-9a51-2b7c9e3d1f00", "resource": med("MedicationRequest", "r1", "oxycodone 5 mg")},
+         "urn:uuid:0f6e4a52-7c2b-4d8e-9a51-2b7c9e3d1f00"),
+        ({"fullUrl": "https://ehr.example/fhir/MedicationRequest/r1", "resource": med("MedicationRequest", "r1", "oxycodone 5 mg")},
+         "https://ehr.example/fhir/MedicationRequest/r1"),
+    ],
+    ids=["r4-id", "dstu2-medication-order", "urn-uuid-without-id", "urn-uuid-with-id", "absolute-url"],
+)
+def test_a_selected_order_is_found_however_it_is_named(index, entry, selection):
+    assert summaries(index, "order-select", body("order-select", [entry], [selection])) == [OPIOID_BENZO]
+    # order-sign has no selections: every medication draft is in focus.
+    assert summaries(index, "order-sign", body("order-sign", [entry])) == [OPIOID_BENZO]
+
+
+def test_order_sign_warns_only_about_the_drafts(index):
+    # Two active medications that interact with each other, and a DSTU2 draft that interacts with neither.
+    prefetch = dict(PREFETCH, medications=searchset(med("MedicationOrder", "a", "oxycodone 5 mg", "active"), med("MedicationOrder", "b", "lorazepam 1 mg", "active")))
+    assert summaries(index, "order-sign", body("order-sign", [{"resource": med("MedicationOrder", "n", "lisinopril 10 mg")}], prefetch=prefetch)) == []
+
+
+def test_a_selection_of_a_non_medication_order_gives_no_card(index):
+    entries = [{"resource": {"resourceType": "NutritionOrder", "id": "diet", "status": "draft"}}, {"resource": med("MedicationRequest", "r1", "oxycodone")}]
+    assert summaries(index, "order-select", body("order-select", entries, ["NutritionOrder/diet"])) == []
+
+
+def test_a_selection_that_names_no_draft_makes_the_check_incomplete(index):
+    data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone")}], ["MedicationRequest/r2"])
+    result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
+    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
+    assert "- MedicationRequest/r2 was not found in context.draftOrders" in result["cards"][0]["detail"]
+
+
+def test_a_selected_order_with_a_status_that_is_not_checked_makes_the_check_incomplete(index):
+    data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone", status="entered-in-error")}], ["MedicationRequest/r1"])
+    result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
+    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
+    assert "- MedicationRequest/r1 (oxycodone): status entered-in-error" in result["cards"][0]["detail"]
