@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date
 from typing import Callable, NamedTuple
@@ -181,9 +182,9 @@ def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | N
         raise HookError(400, "invalid", str(exc)) from None
     focus, unmatched = _focus(drafts, selections)
     report = check(index, read.request)
-    not_checked = [f"{ref} was not found in context.draftOrders" for ref in unmatched]
-    not_checked += [f"{s.ref} ({s.name}): {s.reason}" for s in read.skipped if s.ref in focus]
-    return {"cards": cards(report, focus, not_checked)}
+    not_checked = [f"{escape(ref)} was not found in context.draftOrders" for ref in unmatched]
+    not_checked += [f"{escape(s.ref)} ({escape(s.name)}): {escape(s.reason)}" for s in read.skipped if s.ref in focus]
+    return {"cards": cards(report, focus, not_checked, body["hookInstance"])}
 
 
 def _focus_drugs(report: Report, focus: set) -> set:
@@ -194,20 +195,55 @@ def _focus_drugs(report: Report, focus: set) -> set:
     return drugs
 
 
-def cards(report: Report, focus: set, not_checked=()) -> list:
+# Text from the request is echoed into Markdown that EHRs render, often as HTML: HTML's specials become
+# entities (rendered as the character, never as a tag) and Markdown's punctuation is backslash-escaped
+# (CommonMark renders a backslash and a star as the star), so a medication name can neither inject
+# markup nor make a link, and a line break in it cannot start a heading or a list.
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_MARKDOWN_PUNCTUATION = frozenset("\\`*_{}[]()#+-.!|~:@=$^")
+
+
+def escape(text) -> str:
+    """Return request text safe to echo in card Markdown: one line, no HTML, no Markdown syntax."""
+    out = []
+    for ch in str(text):
+        if ch in _HTML_ENTITIES:
+            out.append(_HTML_ENTITIES[ch])
+        elif ch in _MARKDOWN_PUNCTUATION:
+            out.append("\\" + ch)
+        elif unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029":
+            out.append(" ")  # control, format (bidi overrides, zero-width) and line-separator characters
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def card_uuid(hook_instance: str, key: str, taken: set) -> str:
+    """Return a card uuid: the same for the same hookInstance and key (so feedback can name it), unique in `taken`."""
+    n = 0
+    while True:
+        value = str(uuid.uuid5(CARD_NAMESPACE, f"{hook_instance}|{key}" + (f"|{n}" if n else "")))
+        if value not in taken:
+            taken.add(value)
+            return value
+        n += 1
+
+
+def cards(report: Report, focus: set, not_checked=(), hook_instance: str = "") -> list:
     """Turn a report into cards: one per finding that involves a focused order, plus an incomplete card.
 
-    `not_checked` lists the orders in focus that could not be checked at all (a selection that
-    names no draft order, a draft with a status that is not checked); they make the check incomplete.
+    `not_checked` lists, as Markdown with request text escaped, the orders in focus that could not be
+    checked at all (a selection that names no draft order, a draft with a status that is not checked).
+    Each card's uuid derives from the hookInstance and the rule (or "incomplete"), unique in the answer.
     """
     out = []
+    taken: set = set()
     focus_drugs = _focus_drugs(report, focus)
     for finding in report.findings:
         if focus_drugs & set(finding.drugs):
-            out.append(card(finding))
+            out.append(card(finding, card_uuid(hook_instance, f"{finding.id}|{','.join(finding.drugs)}", taken)))
     problems = [m for m in report.medications if m.resolution.status != "resolved"]
     if problems or not_checked:
-        names = "; ".join([f"{m.given.text} ({m.given.ref})" for m in problems] + list(not_checked))
         detail = ["**The interaction check is incomplete.**"]
         if problems:
             detail += ["", "These medications could not be identified, so interactions with them were not checked:", ""]
@@ -215,14 +251,14 @@ def cards(report: Report, focus: set, not_checked=()) -> list:
                 hint = ""
                 if m.resolution.suggestions:
                     hint = f" (did you mean {', '.join(s.name for s in m.resolution.suggestions)}? not applied)"
-                detail.append(f"- {m.given.text} ({m.given.ref}){hint}")
+                detail.append(f"- {escape(m.given.text)} ({escape(m.given.ref)}){hint}")
         if not_checked:
             detail += ["", "These orders were not checked:", ""]
             detail += [f"- {item}" for item in not_checked]
         detail += ["", f"_{DISCLAIMER}_"]
         summary = f"{len(problems)} medication(s) not identified" if problems and not not_checked else "some orders were not checked"
         out.append({
-            "uuid": str(uuid.uuid5(CARD_NAMESPACE, "incomplete:" + names)),
+            "uuid": card_uuid(hook_instance, "incomplete", taken),
             "summary": _clip(f"Interaction check incomplete: {summary}"),
             "indicator": "warning",
             "detail": "\n".join(detail),
@@ -235,8 +271,8 @@ def _clip(text: str, limit: int = 139) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def card(f: Finding) -> dict:
-    """Return the card for one finding."""
+def card(f: Finding, card_id: str) -> dict:
+    """Return the card for one finding (its text comes from the rules, not from the request)."""
     names = ", ".join(i.name for i in f.involved)
     lines = [f"**{f.message}**", "", "**Why:**"]
     lines += [f"- {p}" for p in f.paths]
@@ -256,7 +292,7 @@ def card(f: Finding) -> dict:
     lines += [f"- {r.citation} [{r.id}]" for r in f.references]
     lines += ["", f"_{DISCLAIMER}_"]
     out = {
-        "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{f.id}:{f.severity}:{','.join(f.drugs)}")),
+        "uuid": card_id,
         "summary": _clip(f"{f.severity.capitalize()}: {f.title} ({names})"),
         "indicator": INDICATORS[f.severity],
         "detail": "\n".join(lines),

