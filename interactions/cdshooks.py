@@ -5,7 +5,8 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import date
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from urllib.parse import quote
 
 from .engine import check
 from .fhir import EGFR_LOINC, MEDICATION_TYPES, FhirError, read_fhir, resource_ref
@@ -75,34 +76,212 @@ def discovery(scope=None) -> dict:
     }
 
 
-def _prefetch(body: dict) -> dict:
-    prefetch = body.get("prefetch") or {}
-    if not isinstance(prefetch, dict):
-        raise HookError(400, "invalid", "'prefetch' must be an object")
-    return prefetch
+class Data(NamedTuple):
+    """One prefetch key's data, given or fetched.
+
+    `value` is a resource or Bundle, or None when the client says there is none. `missing` says why
+    there is no data at all (not sent, an OperationOutcome, a fetch that failed); `incomplete` why
+    only part of it is here (a Bundle with a next page that was not read).
+    """
+
+    value: object = None
+    missing: str | None = None
+    incomplete: str | None = None
 
 
-def needs_fetch(body) -> bool:
-    """True if the request names a fhirServer and leaves a prefetch key to fetch from it."""
-    if not isinstance(body, dict) or not body.get("fhirServer"):
-        return False
-    prefetch = _prefetch(body)
-    return any(key not in prefetch for key in PREFETCH)
+class Call(NamedTuple):
+    """A validated hook call: what is known from the request before anything is fetched."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_id: str
+    drafts: tuple  # (fullUrl, resource) pairs of context.draftOrders
+    selections: tuple | None  # order-select only
+    prefetch: dict  # key -> Data, for every key of PREFETCH
+    fhir_server: str | None
+    access_token: str | None
+    dstu2: bool  # the drafts are DSTU2 MedicationOrders: fetch MedicationOrder, not MedicationRequest
 
 
-def _resources(value) -> list:
-    """Return (fullUrl, resource) pairs of a prefetched resource or Bundle (None means no data)."""
+NOT_SENT = "not in the prefetch"
+NO_SERVER = "no fhirServer to fetch it from"
+NOT_ALLOWED = "fhirServer is not a server this service is allowed to fetch from"
+FETCH_FAILED = "it could not be fetched from fhirServer"
+OUTCOME = "the prefetch was an OperationOutcome"
+# What each optional key tells, for the note that says it was not assessed.
+OPTIONAL_MEANING = {
+    "patient": "age",
+    "egfr": "kidney function (eGFR)",
+    "statements": "medications the patient reports taking (MedicationStatement)",
+}
+# A FHIR id is [A-Za-z0-9-.]{1,64}; ids are percent-encoded anyway, but "." and ".." would still be path steps.
+_DOT_SEGMENTS = (".", "..")
+
+
+def _entries(value, where: str) -> list:
+    """Return (fullUrl, resource) pairs of a resource or Bundle (None means no data)."""
     if value is None:
         return []
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        raise HookError(400, "invalid", "prefetch values must be FHIR resources or null")
+        raise HookError(400, "invalid", f"{where} must be a FHIR resource, a Bundle or null")
+    if value["resourceType"] != "Bundle":
+        return [(None, value)]
+    entries = value.get("entry") or []
+    if not isinstance(entries, list):
+        raise HookError(400, "invalid", f"{where}.entry must be a list")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict) or not isinstance(entry["resource"].get("resourceType"), str):
+            raise HookError(400, "invalid", f"{where}.entry[{i}] has no resource with a resourceType")
+        url = entry.get("fullUrl")
+        out.append((url if isinstance(url, str) else None, entry["resource"]))
+    return out
+
+
+def next_link(bundle) -> str | None:
+    """Return the URL of a Bundle's next page, if it has one."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or not isinstance(bundle.get("link"), list):
+        return None
+    for link in bundle["link"]:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str) and link["url"]:
+            return link["url"]
+    return None
+
+
+def _search_error(bundle: dict) -> bool:
+    """True if a search Bundle carries an OperationOutcome with an error: the server says the result is not whole."""
+    for _, resource in _entries(bundle, "bundle"):
+        if resource.get("resourceType") == "OperationOutcome":
+            issues = resource.get("issue") if isinstance(resource.get("issue"), list) else []
+            if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues):
+                return True
+    return False
+
+
+def read_data(key: str, value, where: str) -> Data:
+    """Classify a prefetch value or fetched resource: data, missing (an OperationOutcome) or incomplete (more pages)."""
+    _entries(value, where)  # validates the shape
+    if value is None:
+        return Data(None)
+    if value["resourceType"] == "OperationOutcome":
+        return Data(None, missing=OUTCOME)
     if value["resourceType"] == "Bundle":
-        out = []
-        for entry in value.get("entry") or []:
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                out.append((entry.get("fullUrl"), entry["resource"]))
-        return out
-    return [(None, value)]
+        if next_link(value):
+            return Data(value, incomplete="only its first page was received")
+        if _search_error(value):
+            return Data(value, incomplete="the FHIR server reported an error in the search result")
+    return Data(value)
+
+
+def merge_page(bundle: dict, page: dict) -> dict:
+    """Return `bundle` with the entries of its next `page` added and the page's own links (a new dict)."""
+    entries = [e for e in (bundle.get("entry") or [])] + [e for e in (page.get("entry") or [])]
+    return {**bundle, "entry": entries, "link": page.get("link") or []}
+
+
+def prepare(service_id: str, body) -> Call:
+    """Validate a hook call and read its context and prefetch; raise HookError (400, 404) when it cannot be answered."""
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise HookError(404, "not-found", f"unknown CDS service '{service_id}'; see GET /cds-services")
+    if not isinstance(body, dict):
+        raise HookError(400, "invalid", "the request body must be a JSON object")
+    if body.get("hook") != service["hook"]:
+        raise HookError(400, "invalid", f"service '{service_id}' answers the '{service['hook']}' hook, not {body.get('hook')!r}")
+    if not isinstance(body.get("hookInstance"), str) or not body["hookInstance"]:
+        raise HookError(400, "required", "missing 'hookInstance'")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise HookError(400, "required", "missing 'context'")
+    patient_id = context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id.strip():
+        raise HookError(400, "required", "context.patientId is required")
+    if patient_id in _DOT_SEGMENTS:
+        raise HookError(400, "invalid", "context.patientId is not a FHIR id")
+    if context.get("draftOrders") is None:
+        raise HookError(400, "required", "context.draftOrders (a FHIR Bundle) is required")
+    drafts = _entries(context["draftOrders"], "context.draftOrders")
+    selections = None
+    if service["hook"] == "order-select":
+        selections = context.get("selections")
+        if not (isinstance(selections, list) and all(isinstance(s, str) for s in selections)):
+            raise HookError(400, "required", "context.selections (a list of references) is required for order-select")
+        selections = tuple(selections)
+    prefetch = body.get("prefetch")
+    if prefetch is None:
+        prefetch = {}
+    if not isinstance(prefetch, dict):
+        raise HookError(400, "invalid", "'prefetch' must be an object")
+    server = body.get("fhirServer")
+    if server is not None and not isinstance(server, str):
+        raise HookError(400, "invalid", "'fhirServer' must be a URL")
+    auth = body.get("fhirAuthorization")
+    if auth is not None and not (isinstance(auth, dict) and isinstance(auth.get("access_token"), str)):
+        raise HookError(400, "invalid", "'fhirAuthorization' must be an object with an access_token")
+    return Call(
+        service_id=service_id, hook=service["hook"], hook_instance=body["hookInstance"], patient_id=patient_id,
+        drafts=tuple(drafts), selections=selections,
+        prefetch={key: read_data(key, prefetch[key], f"prefetch.{key}") if key in prefetch else Data(None, missing=NOT_SENT) for key in PREFETCH},
+        fhir_server=server or None, access_token=auth["access_token"] if auth else None,
+        dstu2=any(r.get("resourceType") == "MedicationOrder" for _, r in drafts),
+    )
+
+
+def queries(call: Call) -> dict:
+    """Return {key: relative URL} to fetch from fhirServer for each key the prefetch left missing.
+
+    The patient id is percent-encoded (a '/', '?', '&' or '#' in it stays inside the id). DSTU2
+    servers have MedicationOrder instead of MedicationRequest and sort with _sort:desc.
+    """
+    pid = quote(call.patient_id, safe="")
+    out = {}
+    for key, data in call.prefetch.items():
+        if data.missing is None:
+            continue
+        query = PREFETCH[key].replace("{{context.patientId}}", pid)
+        if call.dstu2:
+            query = query.replace("MedicationRequest?", "MedicationOrder?").replace("_sort=-date", "_sort:desc=date")
+        out[key] = query
+    return out
+
+
+def handle(index: Index, service_id: str, body, as_of: date) -> dict:
+    """Answer a hook call from its prefetch alone (nothing is fetched): {"cards": [...]} or HookError."""
+    call = prepare(service_id, body)
+    return answer(index, call, call.prefetch, as_of, NO_SERVER if not call.fhir_server else NOT_ALLOWED)
+
+
+def answer(index: Index, call: Call, data: dict, as_of: date, not_fetched: str | None = None) -> dict:
+    """Check the drafts against the data and return {"cards": [...]}; 412 when required data is missing.
+
+    `data` maps each prefetch key to its Data after any fetching; `not_fetched` says why keys that
+    were not sent were not fetched either (NO_SERVER, NOT_ALLOWED), or None when a fetch was tried.
+    Optional data that is missing becomes a note on the cards, never a refusal.
+    """
+    def why(key: str) -> str:
+        reason = data[key].missing
+        return f"{reason}, and {not_fetched}" if reason in (NOT_SENT, OUTCOME) and not_fetched else reason
+
+    missing = [key for key in REQUIRED_PREFETCH if data[key].missing]
+    if missing:
+        raise HookError(412, "processing", "; ".join(f"missing required prefetch {key}: {why(key)}" for key in missing))
+    entries = list(call.drafts)
+    for key in PREFETCH:
+        entries.extend(_entries(data[key].value, f"prefetch.{key}"))
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": url, "resource": r} for url, r in entries]}
+    try:
+        read = read_fhir(bundle, as_of, "request")
+    except FhirError as exc:
+        raise HookError(400, "invalid", str(exc)) from None
+    focus, unmatched = _focus(list(call.drafts), call.selections)
+    report = check(index, read.request)
+    not_checked = [f"{escape(ref)} was not found in context.draftOrders" for ref in unmatched]
+    not_checked += [f"{escape(s.ref)} ({escape(s.name)}): {escape(s.reason)}" for s in read.skipped if s.ref in focus]
+    not_checked += [f"prefetch {key}: {data[key].incomplete}; medications in the rest were not checked"
+                    for key in ("medications", "statements") if data[key].incomplete]
+    not_assessed = {key: f"{OPTIONAL_MEANING[key]}: {why(key)}" for key in OPTIONAL_MEANING if data[key].missing}
+    return {"cards": cards(report, focus, not_checked, call.hook_instance, not_assessed)}
 
 
 def _focus(drafts: list, selections) -> tuple[set, list]:
@@ -137,54 +316,6 @@ def _focus(drafts: list, selections) -> tuple[set, list]:
         elif found[1]["resourceType"] in MEDICATION_TYPES:
             focus.add(found[0])
     return focus, unmatched
-
-
-def handle(index: Index, service_id: str, body, as_of: date, fetch: Callable | None = None) -> dict:
-    """Answer POST /cds-services/{id}: return {"cards": [...]} or raise HookError."""
-    service = SERVICES.get(service_id)
-    if service is None:
-        raise HookError(404, "not-found", f"unknown CDS service '{service_id}'; see GET /cds-services")
-    if not isinstance(body, dict):
-        raise HookError(400, "invalid", "the request body must be a JSON object")
-    if body.get("hook") != service["hook"]:
-        raise HookError(400, "invalid", f"service '{service_id}' answers the '{service['hook']}' hook, not {body.get('hook')!r}")
-    if not isinstance(body.get("hookInstance"), str) or not body["hookInstance"]:
-        raise HookError(400, "required", "missing 'hookInstance'")
-    context = body.get("context")
-    if not isinstance(context, dict):
-        raise HookError(400, "required", "missing 'context'")
-    if not isinstance(context.get("patientId"), str):
-        raise HookError(400, "required", "context.patientId is required")
-    drafts = _resources(context.get("draftOrders"))
-    if context.get("draftOrders") is None:
-        raise HookError(400, "required", "context.draftOrders (a FHIR Bundle) is required")
-    selections = context.get("selections") if service["hook"] == "order-select" else None
-    if service["hook"] == "order-select" and not (isinstance(selections, list) and all(isinstance(s, str) for s in selections)):
-        raise HookError(400, "required", "context.selections (a list of references) is required for order-select")
-
-    prefetch = dict(_prefetch(body))  # a copy: the caller's request is never changed
-    missing = [key for key in PREFETCH if key not in prefetch]
-    if missing:
-        if body.get("fhirServer") and fetch is not None:
-            for key in missing:
-                prefetch[key] = fetch(body, PREFETCH[key].replace("{{context.patientId}}", context["patientId"]))
-        elif any(key in REQUIRED_PREFETCH for key in missing):
-            names = ", ".join(k for k in missing if k in REQUIRED_PREFETCH)
-            raise HookError(412, "processing", f"missing required prefetch {names} and no fhirServer to fetch it from")
-
-    entries = list(drafts)
-    for key in PREFETCH:
-        entries.extend(_resources(prefetch.get(key)))
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": url, "resource": r} for url, r in entries]}
-    try:
-        read = read_fhir(bundle, as_of, "request")
-    except FhirError as exc:
-        raise HookError(400, "invalid", str(exc)) from None
-    focus, unmatched = _focus(drafts, selections)
-    report = check(index, read.request)
-    not_checked = [f"{escape(ref)} was not found in context.draftOrders" for ref in unmatched]
-    not_checked += [f"{escape(s.ref)} ({escape(s.name)}): {escape(s.reason)}" for s in read.skipped if s.ref in focus]
-    return {"cards": cards(report, focus, not_checked, body["hookInstance"])}
 
 
 def _focus_drugs(report: Report, focus: set) -> set:
@@ -229,19 +360,23 @@ def card_uuid(hook_instance: str, key: str, taken: set) -> str:
         n += 1
 
 
-def cards(report: Report, focus: set, not_checked=(), hook_instance: str = "") -> list:
+def cards(report: Report, focus: set, not_checked=(), hook_instance: str = "", not_assessed=None) -> list:
     """Turn a report into cards: one per finding that involves a focused order, plus an incomplete card.
 
-    `not_checked` lists, as Markdown with request text escaped, the orders in focus that could not be
-    checked at all (a selection that names no draft order, a draft with a status that is not checked).
-    Each card's uuid derives from the hookInstance and the rule (or "incomplete"), unique in the answer.
+    `not_checked` lists, as Markdown with request text escaped, what could not be checked at all (a
+    selection that names no draft order, a draft with a status that is not checked, a medication list
+    of which only a first page arrived). `not_assessed` maps optional prefetch keys that are missing
+    to a note: it goes on every card, and when there is no card but a rule needed that context, an
+    info card says so. Each card's uuid derives from the hookInstance and the rule, unique in the answer.
     """
+    not_assessed = not_assessed or {}
+    notes = [f"**Not assessed:** {text}" for text in not_assessed.values()]
     out = []
     taken: set = set()
     focus_drugs = _focus_drugs(report, focus)
     for finding in report.findings:
         if focus_drugs & set(finding.drugs):
-            out.append(card(finding, card_uuid(hook_instance, f"{finding.id}|{','.join(finding.drugs)}", taken)))
+            out.append(card(finding, card_uuid(hook_instance, f"{finding.id}|{','.join(finding.drugs)}", taken), notes))
     problems = [m for m in report.medications if m.resolution.status != "resolved"]
     if problems or not_checked:
         detail = ["**The interaction check is incomplete.**"]
@@ -253,10 +388,12 @@ def cards(report: Report, focus: set, not_checked=(), hook_instance: str = "") -
                     hint = f" (did you mean {', '.join(s.name for s in m.resolution.suggestions)}? not applied)"
                 detail.append(f"- {escape(m.given.text)} ({escape(m.given.ref)}){hint}")
         if not_checked:
-            detail += ["", "These orders were not checked:", ""]
+            detail += ["", "These were not checked:", ""]
             detail += [f"- {item}" for item in not_checked]
+        for note in notes:
+            detail += ["", note]
         detail += ["", f"_{DISCLAIMER}_"]
-        summary = f"{len(problems)} medication(s) not identified" if problems and not not_checked else "some orders were not checked"
+        summary = f"{len(problems)} medication(s) not identified" if problems and not not_checked else "not everything could be checked"
         out.append({
             "uuid": card_uuid(hook_instance, "incomplete", taken),
             "summary": _clip(f"Interaction check incomplete: {summary}"),
@@ -264,15 +401,34 @@ def cards(report: Report, focus: set, not_checked=(), hook_instance: str = "") -
             "detail": "\n".join(detail),
             "source": {"label": SOURCE_LABEL},
         })
+    context_keys = [key for key in ("patient", "egfr") if key in not_assessed]
+    if not out and context_keys and report.context_needed:
+        # No finding, but a rule would have needed the age or eGFR that could not be had: say so rather than
+        # answer with an empty, reassuring list.
+        detail = [f"**{_capital(' and '.join(OPTIONAL_MEANING[k] for k in context_keys))} could not be assessed.** "
+                  "These rules depend on it:", ""]
+        detail += [f"- {escape(item)}" for item in report.context_needed]
+        detail += [""] + notes + ["", f"_{DISCLAIMER}_"]
+        out.append({
+            "uuid": card_uuid(hook_instance, "not-assessed", taken),
+            "summary": _clip(f"Not assessed: {', '.join(OPTIONAL_MEANING[k] for k in context_keys)}"),
+            "indicator": "info",
+            "detail": "\n".join(detail),
+            "source": {"label": SOURCE_LABEL},
+        })
     return out
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _clip(text: str, limit: int = 139) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def card(f: Finding, card_id: str) -> dict:
-    """Return the card for one finding (its text comes from the rules, not from the request)."""
+def card(f: Finding, card_id: str, notes=()) -> dict:
+    """Return the card for one finding (its text comes from the rules, not from the request) with the call's notes."""
     names = ", ".join(i.name for i in f.involved)
     lines = [f"**{f.message}**", "", "**Why:**"]
     lines += [f"- {p}" for p in f.paths]
@@ -288,6 +444,8 @@ def card(f: Finding, card_id: str) -> dict:
         lines += ["", f"**Missing context:** {item}"]
     for rel in f.related:
         lines += ["", f"**Also ({rel.severity}):** {rel.title}"]
+    for note in notes:
+        lines += ["", note]
     lines += ["", "**Sources:**"]
     lines += [f"- {r.citation} [{r.id}]" for r in f.references]
     lines += ["", f"_{DISCLAIMER}_"]

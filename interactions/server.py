@@ -93,20 +93,27 @@ class _JwtVerifier:
 
 
 def _fetcher(timeout: float):
-    def fetch(body: dict, relative: str):
+    def fetch(call: cdshooks.Call, relative: str):
         """GET a prefetch query from the client's FHIR server with its bearer token."""
-        base = str(body["fhirServer"]).rstrip("/")
+        base = str(call.fhir_server).rstrip("/")
         request = urllib.request.Request(f"{base}/{relative}", headers={"Accept": "application/fhir+json"})
-        auth = body.get("fhirAuthorization") or {}
-        if isinstance(auth, dict) and auth.get("access_token"):
-            request.add_header("Authorization", f"Bearer {auth['access_token']}")
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the client named this server
-                return json.loads(response.read(4 * 1024 * 1024))
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise cdshooks.HookError(412, "processing", f"could not fetch {relative} from fhirServer: {exc}") from None
+        if call.access_token:
+            request.add_header("Authorization", f"Bearer {call.access_token}")
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the client named this server
+            return json.loads(response.read(4 * 1024 * 1024))
 
     return fetch
+
+
+def _gather(call: cdshooks.Call, fetch) -> dict:
+    """Fetch what the prefetch left missing; a failure is data (the key stays missing), never an error answer."""
+    data = dict(call.prefetch)
+    for key, relative in cdshooks.queries(call).items():
+        try:
+            data[key] = cdshooks.read_data(key, fetch(call, relative), key)
+        except (urllib.error.URLError, OSError, ValueError, cdshooks.HookError):
+            data[key] = cdshooks.Data(None, missing=cdshooks.FETCH_FAILED)
+    return data
 
 
 def jwt_config_problems(config) -> list:
@@ -177,11 +184,13 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             return body
         service_id = request.path_params["service_id"]
         try:
-            # Run in a worker thread only for the network fetch; the check itself is quick and pure.
-            if cdshooks.needs_fetch(body):
-                result = await asyncio.to_thread(cdshooks.handle, index, service_id, body, settings.today(), fetch)
+            call = cdshooks.prepare(service_id, body)
+            if call.fhir_server and cdshooks.queries(call):
+                # Run in a worker thread only for the network fetch; the check itself is quick and pure.
+                data = await asyncio.to_thread(_gather, call, fetch)
+                result = cdshooks.answer(index, call, data, settings.today())
             else:
-                result = cdshooks.handle(index, service_id, body, settings.today(), fetch)
+                result = cdshooks.answer(index, call, call.prefetch, settings.today(), cdshooks.NO_SERVER)
         except cdshooks.HookError as exc:
             return _error(exc.status, exc.code, exc.message)
         return JSONResponse(result)

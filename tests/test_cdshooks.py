@@ -84,14 +84,14 @@ def test_a_selection_of_a_non_medication_order_gives_no_card(index):
 def test_a_selection_that_names_no_draft_makes_the_check_incomplete(index):
     data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone")}], ["MedicationRequest/r2"])
     result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
-    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
+    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: not everything could be checked"]
     assert "- MedicationRequest/r2 was not found in context.draftOrders" in unescape(result["cards"][0]["detail"])
 
 
 def test_a_selected_order_with_a_status_that_is_not_checked_makes_the_check_incomplete(index):
     data = body("order-select", [{"resource": med("MedicationRequest", "r1", "oxycodone", status="entered-in-error")}], ["MedicationRequest/r1"])
     result = cdshooks.handle(index, "interactions-order-select", data, AS_OF)
-    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: some orders were not checked"]
+    assert [c["summary"] for c in result["cards"]] == ["Interaction check incomplete: not everything could be checked"]
     assert "- MedicationRequest/r1 (oxycodone): status entered-in-error" in unescape(result["cards"][0]["detail"])
 
 
@@ -150,3 +150,104 @@ def test_card_uuids_are_stable_per_hook_instance_and_unique_per_answer(index):
 def test_card_uuid_never_repeats_within_an_answer():
     taken: set = set()
     assert len({cdshooks.card_uuid("h", "same-rule|a,b", taken) for _ in range(5)}) == 5
+
+
+# --- required and optional data ---------------------------------------------------------
+
+OUTCOME = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found", "diagnostics": "Patient/p1 not found"}]}
+BACLOFEN_DRAFT = [{"resource": med("MedicationRequest", "b", "baclofen 10 mg TID")}]
+
+
+def refusal(index, hook, data):
+    with pytest.raises(cdshooks.HookError) as info:
+        cdshooks.handle(index, f"interactions-{hook}", data, AS_OF)
+    return info.value.status, info.value.message
+
+
+@pytest.mark.parametrize("value, fhir_server, message", [
+    (None, None, "missing required prefetch medications: not in the prefetch, and no fhirServer to fetch it from"),
+    (OUTCOME, None, "missing required prefetch medications: the prefetch was an OperationOutcome, and no fhirServer to fetch it from"),
+    (OUTCOME, "https://ehr.example/fhir",
+     "missing required prefetch medications: the prefetch was an OperationOutcome, and fhirServer is not a server this service is allowed to fetch from"),
+])
+def test_missing_required_data_is_412_naming_the_prefetch(index, value, fhir_server, message):
+    data = body("order-sign", BACLOFEN_DRAFT)
+    if value is None:
+        del data["prefetch"]["medications"]
+    else:
+        data["prefetch"]["medications"] = value
+    if fhir_server:
+        data["fhirServer"] = fhir_server
+    assert refusal(index, "order-sign", data) == (412, message)
+
+
+def test_missing_optional_data_is_a_note_on_every_card(index):
+    data = body("order-sign", BACLOFEN_DRAFT)
+    data["prefetch"]["patient"] = OUTCOME
+    del data["prefetch"]["egfr"]
+    (card,) = cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]
+    assert card["summary"] == "Moderate: Additive CNS depression (baclofen, lorazepam)"
+    assert "**Not assessed:** age: the prefetch was an OperationOutcome, and no fhirServer to fetch it from" in card["detail"]
+    assert "**Not assessed:** kidney function (eGFR): not in the prefetch, and no fhirServer to fetch it from" in card["detail"]
+
+
+def test_missing_egfr_without_a_finding_says_what_was_not_assessed(index):
+    data = body("order-sign", BACLOFEN_DRAFT, prefetch=dict(PREFETCH, medications=searchset()))
+    data["prefetch"]["egfr"] = OUTCOME
+    (card,) = cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]
+    assert (card["summary"], card["indicator"]) == ("Not assessed: kidney function (eGFR)", "info")
+    assert "- baclofen\\-renal\\-impairment\\: eGFR not given; baclofen is major when eGFR &lt; 60" in card["detail"]
+    # With the eGFR known to be absent (null: the EHR has none), nothing was missing: no card.
+    data["prefetch"]["egfr"] = None
+    assert cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"] == []
+
+
+@pytest.mark.parametrize("bundle, reason", [
+    ({**searchset(), "link": [{"relation": "self", "url": "https://ehr.example/fhir/MedicationRequest?patient=p1"},
+                              {"relation": "next", "url": "https://ehr.example/fhir/MedicationRequest?patient=p1&page=2"}]},
+     "only its first page was received"),
+    (searchset({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly"}]}), "the FHIR server reported an error in the search result"),
+], ids=["next-page", "search-error"])
+def test_a_medication_list_that_is_not_whole_makes_the_check_incomplete(index, bundle, reason):
+    data = body("order-sign", BACLOFEN_DRAFT, prefetch=dict(PREFETCH, medications=bundle))
+    (card,) = cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]
+    assert card["summary"] == "Interaction check incomplete: not everything could be checked"
+    assert f"- prefetch medications: {reason}; medications in the rest were not checked" in card["detail"]
+
+
+def test_queries_percent_encode_the_patient_id():
+    data = body("order-sign", BACLOFEN_DRAFT, prefetch={})
+    data["context"]["patientId"] = "p1&status=x#/../Patient/2?"
+    queries = cdshooks.queries(cdshooks.prepare("interactions-order-sign", data))
+    encoded = "p1%26status%3Dx%23%2F..%2FPatient%2F2%3F"
+    assert queries == {
+        "patient": f"Patient/{encoded}",
+        "medications": f"MedicationRequest?patient={encoded}&status=active",
+        "statements": f"MedicationStatement?patient={encoded}&status=active",
+        "egfr": f"Observation?patient={encoded}&code=http://loinc.org|33914-3,http://loinc.org|48642-3,http://loinc.org|48643-1,http://loinc.org|62238-1,"
+                "http://loinc.org|98979-8,http://loinc.org|77147-7&_sort=-date&_count=1",
+    }
+
+
+def test_queries_ask_a_dstu2_server_for_medication_orders():
+    data = body("order-sign", [{"resource": med("MedicationOrder", "o", "baclofen")}], prefetch={"patient": None, "statements": None})
+    queries = cdshooks.queries(cdshooks.prepare("interactions-order-sign", data))
+    assert queries["medications"] == "MedicationOrder?patient=p1&status=active"
+    assert queries["egfr"].endswith("&_sort:desc=date&_count=1")
+    assert set(queries) == {"medications", "egfr"}
+
+
+@pytest.mark.parametrize("patient_id", ["..", ".", "", "  "])
+def test_a_patient_id_that_is_a_path_step_is_refused(index, patient_id):
+    data = body("order-sign", BACLOFEN_DRAFT)
+    data["context"]["patientId"] = patient_id
+    status, _ = refusal(index, "order-sign", data)
+    assert status == 400
+
+
+def test_merge_page_keeps_every_entry_and_the_last_links():
+    first = {**searchset(med("MedicationRequest", "a", "x")), "link": [{"relation": "next", "url": "u2"}]}
+    second = {**searchset(med("MedicationRequest", "b", "y")), "link": [{"relation": "previous", "url": "u1"}]}
+    merged = cdshooks.merge_page(first, second)
+    assert [e["resource"]["id"] for e in merged["entry"]] == ["a", "b"]
+    assert cdshooks.next_link(merged) is None and cdshooks.next_link(first) == "u2"

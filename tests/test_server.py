@@ -174,7 +174,7 @@ def test_missing_required_prefetch_is_412(server):
     status, data = call(server, "POST", "/cds-services/interactions-order-select", body)
     assert status == 412
     assert data["resourceType"] == "OperationOutcome"
-    assert data["issue"][0]["diagnostics"] == "missing required prefetch medications and no fhirServer to fetch it from"
+    assert data["issue"][0]["diagnostics"] == "missing required prefetch medications: not in the prefetch, and no fhirServer to fetch it from"
 
 
 @pytest.mark.parametrize(
