@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import unicodedata
 import uuid
 from datetime import date
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .engine import check
 from .fhir import EGFR_LOINC, MEDICATION_TYPES, FhirError, read_fhir, resource_ref
@@ -168,7 +170,7 @@ def read_data(key: str, value, where: str) -> Data:
         return Data(None, missing=OUTCOME)
     if value["resourceType"] == "Bundle":
         if next_link(value):
-            return Data(value, incomplete="only its first page was received")
+            return Data(value, incomplete="not all of its pages were received")
         if _search_error(value):
             return Data(value, incomplete="the FHIR server reported an error in the search result")
     return Data(value)
@@ -228,22 +230,145 @@ def prepare(service_id: str, body) -> Call:
     )
 
 
-def queries(call: Call) -> dict:
-    """Return {key: relative URL} to fetch from fhirServer for each key the prefetch left missing.
+def query(call: Call, key: str) -> str:
+    """Return the relative URL that fetches prefetch `key` for this call from fhirServer.
 
     The patient id is percent-encoded (a '/', '?', '&' or '#' in it stays inside the id). DSTU2
     servers have MedicationOrder instead of MedicationRequest and sort with _sort:desc.
     """
-    pid = quote(call.patient_id, safe="")
-    out = {}
-    for key, data in call.prefetch.items():
-        if data.missing is None:
-            continue
-        query = PREFETCH[key].replace("{{context.patientId}}", pid)
-        if call.dstu2:
-            query = query.replace("MedicationRequest?", "MedicationOrder?").replace("_sort=-date", "_sort:desc=date")
-        out[key] = query
-    return out
+    relative = PREFETCH[key].replace("{{context.patientId}}", quote(call.patient_id, safe=""))
+    if call.dstu2:
+        relative = relative.replace("MedicationRequest?", "MedicationOrder?").replace("_sort=-date", "_sort:desc=date")
+    return relative
+
+
+def queries(call: Call) -> dict:
+    """Return {key: relative URL} to fetch from fhirServer for each key the prefetch left missing."""
+    return {key: query(call, key) for key, data in call.prefetch.items() if data.missing is not None}
+
+
+# --- which FHIR servers may be fetched from ----------------------------------------------
+#
+# The service sends the EHR's bearer token to fhirServer, so a caller must never be able to point it
+# anywhere else: fetching is off unless the operator allow-lists a server; only https is allowed, or
+# plain http to a loopback IP address given explicitly; a URL is compared after normalising it, and
+# anything that could mean a different host or path than it seems to (user info, a backslash, dot
+# segments, percent-encoded dots or slashes, control characters) is refused rather than interpreted.
+
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+_ENCODED_PATH_TRICKS = re.compile(r"%(2e|2f|5c|00)", re.I)
+
+
+class Origin(NamedTuple):
+    """A normalised http(s) URL: scheme, host, port, path (no trailing slash) and query."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+
+    @property
+    def base(self) -> str:
+        """The URL without its query: scheme://host[:port]/path (the port only when it is not the default)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port == (443 if self.scheme == "https" else 80) else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.path}"
+
+    def contains(self, other: Origin) -> bool:
+        """True if `other` is this URL or a path below it, on the same scheme, host and port."""
+        return (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port) and (
+            other.path == self.path or other.path.startswith(self.path + "/"))
+
+
+def parse_url(url, *, query: bool = False) -> Origin:
+    """Normalise an http(s) URL or raise ValueError saying why it is refused (`query`: allow a query string)."""
+    if not isinstance(url, str) or not url:
+        raise ValueError("not a URL")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c == "\\" for c in url) or not url.isascii():
+        raise ValueError("the URL has spaces, control characters, backslashes or non-ASCII characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise ValueError("only https URLs are allowed (or http to a loopback IP address)")
+    if "@" in parts.netloc:
+        raise ValueError("user information in a URL is not allowed")
+    if parts.fragment or "#" in url:
+        raise ValueError("a URL with a fragment is not allowed")
+    if parts.query and not query:
+        raise ValueError("a base URL with a query string is not allowed")
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+        if not _HOST.fullmatch(host):
+            raise ValueError("the host is not a DNS name or an IP address") from None
+    if scheme == "http" and not (ip is not None and ip.is_loopback):
+        raise ValueError("plain http is allowed only to a loopback IP address such as 127.0.0.1; use https")
+    path = parts.path.rstrip("/")
+    if _ENCODED_PATH_TRICKS.search(path) or any(seg in (".", "..") for seg in path.split("/")):
+        raise ValueError("the path has dot segments or percent-encoded dots, slashes or backslashes")
+    return Origin(scheme, host, port, path, parts.query)
+
+
+def allowed_server(fhir_server, allowed) -> Origin | None:
+    """Return the normalised fhirServer if it is one of the `allowed` Origins or a path below one, else None."""
+    try:
+        origin = parse_url(fhir_server)
+    except ValueError:
+        return None
+    return origin if any(a.contains(origin) for a in allowed) else None
+
+
+def fetch_url(server: Origin, relative: str) -> str:
+    """Return the URL of a query relative to the server (the query's own parts are already encoded)."""
+    return f"{server.base}/{relative}"
+
+
+def may_follow(server: Origin, link, resource_type: str) -> bool:
+    """True if a Bundle's next link is a page of the same search on the same server.
+
+    Links come from the FHIR server or from the caller's prefetch, so they are checked like the
+    server itself: the same scheme, host and port, and a path that is the server's base (as HAPI
+    pages with ?_getpages=) or the searched type, never another endpoint.
+    """
+    try:
+        origin = parse_url(link, query=True)
+    except ValueError:
+        return False
+    same = (server.scheme, server.host, server.port) == (origin.scheme, origin.host, origin.port)
+    return same and origin.path in (server.path, f"{server.path}/{resource_type}")
+
+
+def searched_type(relative: str) -> str:
+    """The resource type a relative query asks for: 'MedicationRequest?patient=1' -> 'MedicationRequest'."""
+    return relative.split("?", 1)[0].split("/", 1)[0]
+
+
+# RFC 6750 b64token: what may follow "Bearer " in a header (nothing that could end the header).
+_BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def bearer_token(call: Call) -> str | None:
+    """Return the fhirAuthorization access token to send, or raise HookError if it cannot be sent as a bearer token."""
+    if call.access_token is None:
+        return None
+    if not _BEARER.fullmatch(call.access_token) or len(call.access_token) > 8192:
+        raise HookError(400, "invalid", "fhirAuthorization.access_token is not a bearer token")
+    return call.access_token
+
+
+def expects(key: str, resource) -> bool:
+    """True if a fetched resource is what the query for `key` asks for (a Patient, or a search Bundle)."""
+    if not isinstance(resource, dict):
+        return False
+    kind = resource.get("resourceType")
+    return kind == "OperationOutcome" or kind == ("Patient" if key == "patient" else "Bundle")
 
 
 def handle(index: Index, service_id: str, body, as_of: date) -> dict:

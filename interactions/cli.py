@@ -211,16 +211,32 @@ def index_scope(rules_dir) -> str:
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). CORS is off without it.")
 @click.option("--jwt-config", type=click.File("rb"),
               help="JSON: {\"base_url\": ..., \"issuers\": {iss: {\"jwks\": {...}}}}; requires a valid client JWT on every call.")
-def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_config):
+@click.option("--allow-fhir-server", "allow_fhir_servers", multiple=True, metavar="URL", envvar="INTERACTIONS_ALLOW_FHIR_SERVERS",
+              help="Fetch missing prefetch data when a call's fhirServer is this base URL or below it (repeatable; env: "
+                   "INTERACTIONS_ALLOW_FHIR_SERVERS, space- or comma-separated). https only, or http to a loopback IP. "
+                   "Without it nothing is ever fetched.")
+@click.option("--fetch-timeout", default=5.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds for one fetch from a FHIR server, from connecting to the last byte.")
+@click.option("--max-fetches", default=16, show_default=True, type=click.IntRange(1, 1024),
+              help="Fetches from FHIR servers running at once in the whole service (4 at most per call).")
+def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_config, allow_fhir_servers, fetch_timeout, max_fetches):
     """Run the CDS Hooks service (needs: pip install 'interactions[server]')."""
     import json
+    import re
 
     try:
+        from .cdshooks import parse_url
         from .server import Settings, jwt_config_problems
         from .server import serve as run_server
     except ImportError as exc:
         _fail(f"the server needs extra packages ({exc.name} is missing): from a checkout, pip install '.[server]'; "
               f"from a package index, pip install 'interactions[server]'")
+    allowed = []
+    for url in (part for value in allow_fhir_servers for part in re.split(r"[\s,]+", value) if part):
+        try:
+            allowed.append(parse_url(url))
+        except ValueError as exc:
+            _fail(f"--allow-fhir-server {url}: {exc}")
     jwt = None
     if jwt_config is not None:
         try:
@@ -232,7 +248,10 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
             _fail(f"{stream_name(jwt_config)}: " + "; ".join(problems))
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
-    settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt)
+    if allowed and jwt is None:
+        click.echo("interactions: fetching from allow-listed FHIR servers for any caller; use --jwt-config to accept only trusted EHRs", err=True)
+    settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt,
+                        allowed_servers=tuple(allowed), fetch_timeout=fetch_timeout, max_fetches=max_fetches)
     index = _index(rules_dir)
     click.echo(f"interactions: CDS Hooks service on http://{host}:{port}/cds-services", err=True)
     run_server(index, host, port, settings)

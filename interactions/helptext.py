@@ -23,6 +23,7 @@ EXAMPLES = {
     "serve": [
         "pip install '.[server]'   # from a checkout; 'interactions[server]' from an index",
         "interactions serve --host 127.0.0.1 --port 8080",
+        "interactions serve --allow-fhir-server https://fhir.hospital.example/r4 --jwt-config jwt.json",
     ],
     "rules": ["interactions rules validate --rules my-rules/", "interactions rules compile"],
     "validate": ["interactions rules validate --rules my-rules/"],

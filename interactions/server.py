@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,14 +21,28 @@ from starlette.routing import Route
 from . import cdshooks
 from .index import Index
 
+LOG = logging.getLogger("interactions.server")
+
 
 @dataclass
 class Settings:
-    """Server limits and security options."""
+    """Server limits and security options.
+
+    Fetching from a call's fhirServer is off unless `allowed_servers` (cdshooks.Origin values, from
+    `serve --allow-fhir-server`) names it. `fetch_timeout` bounds each fetch from connecting to the
+    last byte, `fetch_budget` all the fetches of one call; `max_fetches` fetches run at once in the
+    whole service and `fetches_per_call` in one call; at most `max_pages` next pages are followed.
+    """
 
     max_body: int = 1024 * 1024
     read_timeout: float = 10.0
+    allowed_servers: tuple = ()
     fetch_timeout: float = 5.0
+    fetch_budget: float = 10.0
+    max_fetches: int = 16
+    fetches_per_call: int = 4
+    max_pages: int = 5
+    max_fetch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple = ()
     jwt: dict | None = None  # {"issuers": {iss: {"jwks": {...}} | {"public_key_pem": "..."}}, "base_url": "https://..."}
     today: object = field(default=date.today)
@@ -35,6 +50,16 @@ class Settings:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(cdshooks.operation_outcome(code, message), status_code=status)
+
+
+def _internal_error(exc: BaseException, where: str) -> JSONResponse:
+    """Log a bug in one line (what and where, not the request) and answer 500 without details."""
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
+    LOG.error("internal error in %s: %s%s", where, type(exc).__name__, at)
+    return _error(500, "exception", "internal error")
 
 
 class _JwtVerifier:
@@ -92,28 +117,110 @@ class _JwtVerifier:
         return f"invalid JWT: {last}"
 
 
-def _fetcher(timeout: float):
-    def fetch(call: cdshooks.Call, relative: str):
-        """GET a prefetch query from the client's FHIR server with its bearer token."""
-        base = str(call.fhir_server).rstrip("/")
-        request = urllib.request.Request(f"{base}/{relative}", headers={"Accept": "application/fhir+json"})
-        if call.access_token:
-            request.add_header("Authorization", f"Bearer {call.access_token}")
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the client named this server
-            return json.loads(response.read(4 * 1024 * 1024))
-
-    return fetch
+class _FetchFailed(Exception):
+    """A fetch that gave no usable answer; the message is for the server log only."""
 
 
-def _gather(call: cdshooks.Call, fetch) -> dict:
-    """Fetch what the prefetch left missing; a failure is data (the key stays missing), never an error answer."""
-    data = dict(call.prefetch)
-    for key, relative in cdshooks.queries(call).items():
+class _Fetcher:
+    """GET prefetch queries from allow-listed FHIR servers.
+
+    httpx rather than urllib: urllib's timeout applies to each socket read, so a server that trickles
+    bytes held a worker thread for minutes; here each fetch is one coroutine under asyncio.wait_for,
+    whose deadline covers connecting, waiting for a slot and reading, and cancelling it closes the
+    connection. Redirects are never followed (a 3xx is a failed fetch), so the bearer token goes only
+    to the allow-listed server; proxies and .netrc from the environment are ignored (trust_env=False).
+    """
+
+    ACCEPT = "application/fhir+json, application/json+fhir;q=0.9, application/json;q=0.8"
+
+    def __init__(self, settings: Settings):
+        import httpx
+
+        self._httpx = httpx
+        self.settings = settings
+        limits = httpx.Limits(max_connections=settings.max_fetches, max_keepalive_connections=settings.max_fetches)
+        self.client = httpx.AsyncClient(follow_redirects=False, trust_env=False, verify=ssl.create_default_context(),
+                                        timeout=httpx.Timeout(settings.fetch_timeout), limits=limits)
+        self.slots = asyncio.Semaphore(settings.max_fetches)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+    async def get(self, url: str, token: str | None, timeout: float, server: str):
+        """Return the JSON at `url`, or None if it could not be had within `timeout` seconds (logged with `server`, never raised)."""
         try:
-            data[key] = cdshooks.read_data(key, fetch(call, relative), key)
-        except (urllib.error.URLError, OSError, ValueError, cdshooks.HookError):
-            data[key] = cdshooks.Data(None, missing=cdshooks.FETCH_FAILED)
-    return data
+            return await asyncio.wait_for(self._get(url, token), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            reason = f"no complete answer within {timeout:.3g} s"
+        except _FetchFailed as exc:
+            reason = str(exc)
+        except (self._httpx.HTTPError, OSError, ValueError, RecursionError) as exc:
+            reason = type(exc).__name__
+        LOG.warning("fetch from FHIR server %s failed: %s", server, reason)
+        return None
+
+    async def _get(self, url: str, token: str | None):
+        # identity: a compressed answer could expand far beyond max_fetch_bytes in one read.
+        headers = {"Accept": self.ACCEPT, "Accept-Encoding": "identity"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        async with self.slots, self.client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise _FetchFailed(f"HTTP {response.status_code}" + (" (redirect not followed)" if 300 <= response.status_code < 400 else ""))
+            if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+                raise _FetchFailed("compressed answer")
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > self.settings.max_fetch_bytes:
+                    raise _FetchFailed(f"answer over {self.settings.max_fetch_bytes} bytes")
+        return json.loads(bytes(body))
+
+    async def gather(self, call: cdshooks.Call, server: cdshooks.Origin, token: str | None) -> dict:
+        """Fetch what the prefetch left missing and the next pages of the medication lists; failures become missing data."""
+        settings = self.settings
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.fetch_budget
+        per_call = asyncio.Semaphore(settings.fetches_per_call)
+
+        async def fetch(url: str):
+            async with per_call:
+                remaining = min(settings.fetch_timeout, deadline - loop.time())
+                return await self.get(url, token, remaining, server.base) if remaining > 0 else None
+
+        async def fetch_key(key: str, relative: str) -> cdshooks.Data:
+            value = await fetch(cdshooks.fetch_url(server, relative))
+            if not cdshooks.expects(key, value):
+                return cdshooks.Data(None, missing=cdshooks.FETCH_FAILED)
+            try:
+                return cdshooks.read_data(key, value, key)
+            except cdshooks.HookError:
+                return cdshooks.Data(None, missing=cdshooks.FETCH_FAILED)
+
+        data = dict(call.prefetch)
+        wanted = cdshooks.queries(call)
+        data.update(zip(wanted, await asyncio.gather(*(fetch_key(k, q) for k, q in wanted.items())), strict=True))
+        for key in ("medications", "statements"):
+            data[key] = await self._pages(key, data[key], server, cdshooks.searched_type(cdshooks.query(call, key)), fetch)
+        return data
+
+    async def _pages(self, key: str, data: cdshooks.Data, server: cdshooks.Origin, resource_type: str, fetch) -> cdshooks.Data:
+        """Follow a search Bundle's next links on the same server, up to max_pages; what is left stays incomplete."""
+        value, pages = data.value, 0
+        while pages < self.settings.max_pages:
+            link = cdshooks.next_link(value)
+            if link is None or not cdshooks.may_follow(server, link, resource_type):
+                break
+            page = await fetch(link)
+            if not (isinstance(page, dict) and page.get("resourceType") == "Bundle"):
+                break
+            try:
+                cdshooks.read_data(key, page, key)
+            except cdshooks.HookError:
+                break
+            value, pages = cdshooks.merge_page(value, page), pages + 1
+        return cdshooks.read_data(key, value, key) if pages else data
 
 
 def jwt_config_problems(config) -> list:
@@ -137,7 +244,17 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     """Build the ASGI application."""
     settings = settings or Settings()
     verifier = _JwtVerifier(settings.jwt) if settings.jwt else None
-    fetch = _fetcher(settings.fetch_timeout)
+    state: dict = {"fetcher": None}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # Without an allow-listed server nothing is ever fetched, and no HTTP client exists.
+        state["fetcher"] = _Fetcher(settings) if settings.allowed_servers else None
+        try:
+            yield
+        finally:
+            if state["fetcher"] is not None:
+                await state["fetcher"].close()
 
     async def read_json(request: Request):
         length = request.headers.get("content-length")
@@ -185,14 +302,17 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         service_id = request.path_params["service_id"]
         try:
             call = cdshooks.prepare(service_id, body)
-            if call.fhir_server and cdshooks.queries(call):
-                # Run in a worker thread only for the network fetch; the check itself is quick and pure.
-                data = await asyncio.to_thread(_gather, call, fetch)
-                result = cdshooks.answer(index, call, data, settings.today())
+            fetcher = state["fetcher"]
+            server = cdshooks.allowed_server(call.fhir_server, settings.allowed_servers) if fetcher and call.fhir_server else None
+            if server is None:
+                data, not_fetched = call.prefetch, (cdshooks.NOT_ALLOWED if call.fhir_server else cdshooks.NO_SERVER)
             else:
-                result = cdshooks.answer(index, call, call.prefetch, settings.today(), cdshooks.NO_SERVER)
+                data, not_fetched = await fetcher.gather(call, server, cdshooks.bearer_token(call)), None
+            result = cdshooks.answer(index, call, data, settings.today(), not_fetched)
         except cdshooks.HookError as exc:
             return _error(exc.status, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a bug: one log line, never a traceback with request data
+            return _internal_error(exc, request.url.path)
         return JSONResponse(result)
 
     async def feedback(request: Request):
@@ -217,7 +337,7 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
         return _error(405, "not-supported", f"method {request.method} not allowed on {request.url.path}")
 
     async def server_error(request: Request, exc):
-        return _error(500, "exception", f"internal error: {type(exc).__name__}")
+        return _internal_error(exc, request.url.path)
 
     middleware = []
     if settings.cors_origins:
@@ -230,6 +350,7 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
         ],
         middleware=middleware,
+        lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error, Exception: server_error},
     )
 

@@ -66,3 +66,73 @@ def cli_run(tmp_path, monkeypatch):
         return Result(runner.invoke(cli, list(args), input=input, env=env, catch_exceptions=True))
 
     return run
+
+
+class FhirStub:
+    """A FHIR server on a free loopback port for tests: answers from `routes` and records every request.
+
+    `routes` maps a path with its query ("/fhir/Patient/p1") or without it ("/fhir/MedicationRequest")
+    to (status, JSON body[, headers]) or to a function of the request handler that answers itself.
+    Anything else is a 404 OperationOutcome. `seen` lists (path, Authorization header) of each request.
+    """
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        stub = self
+        self.routes: dict = {}
+        self.seen: list = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                stub.seen.append((self.path, self.headers.get("Authorization")))
+                route = stub.routes.get(self.path) or stub.routes.get(self.path.split("?", 1)[0])
+                if callable(route):
+                    return route(self)
+                status, body, headers = (tuple(route) + ({},))[:3] if route else (404, {"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "not-found", "diagnostics": f"{self.path} not found"}]}, {})
+                stub.send(self, status, body, headers)
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def send(handler, status: int, body, headers=None) -> None:
+        """Answer with JSON."""
+        payload = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/fhir+json")
+        handler.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def url(self, path: str = "/fhir") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def fhir_stub():
+    """A FhirStub, stopped after the test."""
+    stub = FhirStub()
+    yield stub
+    stub.close()

@@ -205,7 +205,7 @@ def test_missing_egfr_without_a_finding_says_what_was_not_assessed(index):
 @pytest.mark.parametrize("bundle, reason", [
     ({**searchset(), "link": [{"relation": "self", "url": "https://ehr.example/fhir/MedicationRequest?patient=p1"},
                               {"relation": "next", "url": "https://ehr.example/fhir/MedicationRequest?patient=p1&page=2"}]},
-     "only its first page was received"),
+     "not all of its pages were received"),
     (searchset({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly"}]}), "the FHIR server reported an error in the search result"),
 ], ids=["next-page", "search-error"])
 def test_a_medication_list_that_is_not_whole_makes_the_check_incomplete(index, bundle, reason):

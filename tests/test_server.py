@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -229,39 +228,6 @@ def test_feedback_endpoint(server):
     assert ok == 200
     bad, data = call(server, "POST", "/cds-services/interactions-order-select/feedback", {"feedback": [{"card": "abc"}]})
     assert bad == 400
-
-
-def test_fetches_missing_prefetch_from_fhir_server(tmp_path):
-    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": med_request("srv", "lorazepam 1 mg")}]}
-    seen = []
-
-    class Fhir(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append((self.path, self.headers.get("Authorization")))
-            payload = json.dumps(searchset if self.path.startswith("/fhir/MedicationRequest") else {"resourceType": "Bundle", "type": "searchset"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/fhir+json")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    fhir = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fhir)
-    threading.Thread(target=fhir.serve_forever, daemon=True).start()
-    proc, port = start_server(tmp_path=tmp_path)
-    try:
-        body = hook_body("order-sign", [med_request("new", "baclofen", status="draft")], [], drop=("medications", "statements", "patient", "egfr"))
-        body["fhirServer"] = f"http://127.0.0.1:{fhir.server_address[1]}/fhir"
-        body["fhirAuthorization"] = {"access_token": "tok", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "x"}
-        status, data = call(port, "POST", "/cds-services/interactions-order-sign", body)
-        assert status == 200
-        assert [c["summary"] for c in data["cards"]] == ["Moderate: Additive CNS depression (baclofen, lorazepam)"]
-        assert ("/fhir/MedicationRequest?patient=p1&status=active", "Bearer tok") in seen
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        fhir.shutdown()
 
 
 def test_jwt_verification(tmp_path):
