@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import ssl
-import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -44,7 +43,7 @@ class Settings:
     max_pages: int = 5
     max_fetch_bytes: int = 4 * 1024 * 1024
     cors_origins: tuple = ()
-    jwt: dict | None = None  # {"issuers": {iss: {"jwks": {...}} | {"public_key_pem": "..."}}, "base_url": "https://..."}
+    jwt: dict | None = None  # see interactions.clientjwt: {"base_url": "https://...", "issuers": {iss: {"jwks": {...}}}, ...}
     today: object = field(default=date.today)
 
 
@@ -60,61 +59,6 @@ def _internal_error(exc: BaseException, where: str) -> JSONResponse:
     at = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
     LOG.error("internal error in %s: %s%s", where, type(exc).__name__, at)
     return _error(500, "exception", "internal error")
-
-
-class _JwtVerifier:
-    """Verify CDS client JWTs (CDS Hooks 'Trusting CDS Clients'): signature, issuer allow-list, audience, expiry, replay."""
-
-    ALGORITHMS = ["ES384", "RS384"]
-
-    def __init__(self, config: dict):
-        import jwt
-
-        self._jwt = jwt
-        self.base_url = (config.get("base_url") or "").rstrip("/")
-        self.keys: dict = {}
-        for issuer, spec in (config.get("issuers") or {}).items():
-            keys = []
-            if "jwks" in spec:
-                keys += [jwt.PyJWK(k) for k in spec["jwks"].get("keys", [])]
-            if "public_key_pem" in spec:
-                keys.append(spec["public_key_pem"])
-            self.keys[issuer] = keys
-        self.seen: dict = {}
-
-    def verify(self, header: str | None, path: str) -> str | None:
-        """Return an error message, or None if the bearer token is valid for this endpoint."""
-        jwt = self._jwt
-        if not header or not header.lower().startswith("bearer "):
-            return "missing 'Authorization: Bearer <JWT>'"
-        token = header[7:].strip()
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as exc:
-            return f"malformed JWT: {exc}"
-        issuer = unverified.get("iss")
-        if issuer not in self.keys:
-            return f"issuer {issuer!r} is not on the allow-list"
-        audience = f"{self.base_url}{path}"
-        last = "no key for this issuer"
-        for key in self.keys[issuer]:
-            try:
-                claims = jwt.decode(
-                    token, key.key if hasattr(key, "key") else key, algorithms=self.ALGORITHMS, audience=audience,
-                    issuer=issuer, options={"require": ["exp", "iat", "jti", "iss", "aud"]},
-                )
-            except jwt.InvalidSignatureError as exc:
-                last = str(exc)
-                continue
-            except jwt.PyJWTError as exc:
-                return f"invalid JWT: {exc}"
-            now = time.time()
-            self.seen = {j: exp for j, exp in self.seen.items() if exp > now}
-            if claims["jti"] in self.seen:
-                return "JWT 'jti' was already used (replay)"
-            self.seen[claims["jti"]] = claims["exp"]
-            return None
-        return f"invalid JWT: {last}"
 
 
 class _FetchFailed(Exception):
@@ -225,25 +169,20 @@ class _Fetcher:
 
 def jwt_config_problems(config) -> list:
     """Return what is wrong with a JWT configuration (empty when it is usable)."""
-    if not isinstance(config, dict):
-        return ["expected a JSON object"]
-    problems = []
-    if not isinstance(config.get("base_url"), str) or not config["base_url"].startswith(("https://", "http://")):
-        problems.append("'base_url' must be the service's public URL, e.g. \"https://cds.example.org\"")
-    issuers = config.get("issuers")
-    if not isinstance(issuers, dict) or not issuers:
-        problems.append("'issuers' must map each allowed issuer to {\"jwks\": {...}} or {\"public_key_pem\": \"...\"}")
-    else:
-        for issuer, spec in issuers.items():
-            if not isinstance(spec, dict) or not ("jwks" in spec or "public_key_pem" in spec):
-                problems.append(f"issuer {issuer!r}: needs 'jwks' or 'public_key_pem'")
-    return problems
+    from .clientjwt import config_problems
+
+    return config_problems(config)
 
 
 def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     """Build the ASGI application."""
     settings = settings or Settings()
-    verifier = _JwtVerifier(settings.jwt) if settings.jwt else None
+    if settings.jwt:
+        from .clientjwt import JwtVerifier
+
+        verifier = JwtVerifier(settings.jwt)
+    else:
+        verifier = None
     state: dict = {"fetcher": None}
 
     @contextlib.asynccontextmanager
@@ -286,8 +225,11 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     def authorise(request: Request):
         if verifier is None:
             return None
-        problem = verifier.verify(request.headers.get("authorization"), request.url.path)
-        return _error(401, "security", problem) if problem else None
+        denied = verifier.verify(request.headers.get("authorization"), request.url.path)
+        if denied is None:
+            return None
+        LOG.warning("call to %s refused: %s", request.url.path, denied.reason)
+        return _error(denied.status, "security" if denied.status == 401 else "transient", denied.reason)
 
     async def services(request: Request):
         return JSONResponse(cdshooks.discovery(index.scope))

@@ -232,34 +232,46 @@ def test_feedback_endpoint(server):
 
 def test_jwt_verification(tmp_path):
     jwt = pytest.importorskip("jwt")
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     key = ec.generate_private_key(ec.SECP384R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     public_jwk.update(kid="k1", alg="ES384")
+    rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    rsa_jwk.update(kid="r1")  # no alg: a mixed RSA + EC set once gave a 500 on a valid ES384 token
     config = tmp_path / "jwt.json"
-    config.write_text(json.dumps({"base_url": "https://cds.example.org", "issuers": {"https://ehr.example.org": {"jwks": {"keys": [public_jwk]}}}}))
+    config.write_text(json.dumps({"base_url": "https://cds.example.org", "issuers": {"https://ehr.example.org": {"jwks": {"keys": [rsa_jwk, public_jwk]}}}}))
     proc, port = start_server("--jwt-config", str(config), tmp_path=tmp_path)
     path = "/cds-services/interactions-order-sign"
 
-    def token(aud=f"https://cds.example.org{path}", iss="https://ehr.example.org", jti=None):
+    def token(aud=f"https://cds.example.org{path}", iss="https://ehr.example.org", jti=None, signer=key, alg="ES384", kid="k1"):
         now = int(time.time())
         claims = {"iss": iss, "aud": aud, "exp": now + 300, "iat": now, "jti": jti or str(uuid.uuid4()), "sub": "client"}
-        return jwt.encode(claims, key, algorithm="ES384", headers={"kid": "k1"})
+        return jwt.encode(claims, signer, algorithm=alg, headers={"kid": kid})
 
     body = hook_body("order-sign", [med_request("new", "baclofen", status="draft")], [med_request("o", "alcohol")])
     try:
         assert call(port, "POST", path, body)[0] == 401
         assert call(port, "POST", path, body, {"Authorization": f"Bearer {token()}"})[0] == 200
+        assert call(port, "POST", path, body, {"Authorization": f"Bearer {token(signer=rsa_key, alg='RS384', kid='r1')}"})[0] == 200
+        status, data = call(port, "POST", path, body, {"Authorization": f"Bearer {token(signer=forger, alg='RS384', kid='r1')}"})
+        assert (status, data["issue"][0]["diagnostics"]) == (401, "invalid JWT: the signature does not verify")
         status, data = call(port, "POST", path, body, {"Authorization": f"Bearer {token(aud='https://elsewhere/x')}"})
-        assert status == 401 and data["issue"][0]["diagnostics"].startswith("invalid JWT")
+        assert status == 401 and data["issue"][0]["diagnostics"] == f"invalid JWT: 'aud' must be https://cds.example.org{path}"
         status, data = call(port, "POST", path, body, {"Authorization": f"Bearer {token(iss='https://evil.example')}"})
         assert data["issue"][0]["diagnostics"] == "issuer 'https://evil.example' is not on the allow-list"
         once = token(jti="same")
         assert call(port, "POST", path, body, {"Authorization": f"Bearer {once}"})[0] == 200
         status, data = call(port, "POST", path, body, {"Authorization": f"Bearer {once}"})
         assert status == 401 and data["issue"][0]["diagnostics"] == "JWT 'jti' was already used (replay)"
+        status, data = call(port, "POST", path + "/feedback", {"feedback": []}, {"Authorization": f"Bearer {token()}"})
+        assert status == 401  # the token names the hook endpoint, not the feedback endpoint
         assert call(port, "GET", "/cds-services")[0] == 200  # discovery stays public
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    log = proc.stderr.read().decode()
+    assert "Traceback" not in log
+    assert "refused: invalid JWT: the signature does not verify" in log
