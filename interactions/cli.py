@@ -208,6 +208,12 @@ def index_scope(rules_dir) -> str:
 @RULES_OPTION
 @click.option("--max-body", default=1024 * 1024, show_default=True, type=click.IntRange(1024), help="Largest request body in bytes (413 above).")
 @click.option("--read-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1), help="Seconds allowed to receive a request body (408 after).")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 300),
+              help="Seconds allowed to receive a request's headers, from its first byte; the connection is closed after.")
+@click.option("--keep-alive-timeout", default=5, show_default=True, type=click.IntRange(1, 300),
+              help="Seconds an idle keep-alive connection stays open.")
+@click.option("--max-connections", default=256, show_default=True, type=click.IntRange(1, 100000),
+              help="Connections and requests at once; uvicorn answers 503 beyond.")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin (repeatable). CORS is off without it.")
 @click.option("--jwt-config", type=click.File("rb"),
               help="JSON: {\"base_url\": ..., \"issuers\": {iss: {\"jwks\": {...}}}}; requires a valid client JWT on every call.")
@@ -219,7 +225,8 @@ def index_scope(rules_dir) -> str:
               help="Seconds for one fetch from a FHIR server, from connecting to the last byte.")
 @click.option("--max-fetches", default=16, show_default=True, type=click.IntRange(1, 1024),
               help="Fetches from FHIR servers running at once in the whole service (4 at most per call).")
-def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_config, allow_fhir_servers, fetch_timeout, max_fetches):
+def serve(host, port, rules_dir, max_body, read_timeout, header_timeout, keep_alive_timeout, max_connections, cors_origins, jwt_config,
+          allow_fhir_servers, fetch_timeout, max_fetches):
     """Run the CDS Hooks service (needs: pip install 'interactions[server]')."""
     import json
     import re
@@ -250,7 +257,8 @@ def serve(host, port, rules_dir, max_body, read_timeout, cors_origins, jwt_confi
         click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
     if allowed and jwt is None:
         click.echo("interactions: fetching from allow-listed FHIR servers for any caller; use --jwt-config to accept only trusted EHRs", err=True)
-    settings = Settings(max_body=max_body, read_timeout=read_timeout, cors_origins=tuple(cors_origins), jwt=jwt,
+    settings = Settings(max_body=max_body, read_timeout=read_timeout, header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout,
+                        max_connections=max_connections, cors_origins=tuple(cors_origins), jwt=jwt,
                         allowed_servers=tuple(allowed), fetch_timeout=fetch_timeout, max_fetches=max_fetches)
     index = _index(rules_dir)
     click.echo(f"interactions: CDS Hooks service on http://{host}:{port}/cds-services", err=True)

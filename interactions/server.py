@@ -31,10 +31,16 @@ class Settings:
     `serve --allow-fhir-server`) names it. `fetch_timeout` bounds each fetch from connecting to the
     last byte, `fetch_budget` all the fetches of one call; `max_fetches` fetches run at once in the
     whole service and `fetches_per_call` in one call; at most `max_pages` next pages are followed.
+    Slow clients: a request's headers must arrive within `header_timeout` s of its first byte (or of
+    the connection), its body within `read_timeout` s; an idle keep-alive connection is closed after
+    `keep_alive_timeout` s; beyond `max_connections` connections and requests uvicorn answers 503.
     """
 
     max_body: int = 1024 * 1024
     read_timeout: float = 10.0
+    header_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_connections: int = 256
     allowed_servers: tuple = ()
     fetch_timeout: float = 5.0
     fetch_budget: float = 10.0
@@ -297,8 +303,57 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     )
 
 
+def header_deadline_protocol(header_timeout: float):
+    """Return uvicorn's h11 protocol with a deadline for a request's headers.
+
+    uvicorn has no such option: its keep-alive timer only runs between requests and every byte
+    received cancels it, so a client that sends a header byte every few seconds (or connects and
+    sends nothing) held a connection for as long as it liked (over 70 s in the review). Here the
+    clock starts when the connection opens or a new request's first byte arrives, is not reset by
+    later bytes, and stops once h11 has the complete headers; when it runs out the connection is
+    closed. The body has its own deadline in the application (read_timeout, 408).
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderDeadlineProtocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            self._header_timer = None
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE:
+                self._arm()  # a request starts: its headers have header_timeout seconds from now
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadlineProtocol
+
+
 def serve(index: Index, host: str, port: int, settings: Settings) -> None:
     """Run the service with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(index, settings), host=host, port=port, log_level="warning", timeout_keep_alive=5, access_log=False)
+    uvicorn.run(create_app(index, settings), host=host, port=port, log_level="warning", access_log=False,
+                http=header_deadline_protocol(settings.header_timeout), timeout_keep_alive=settings.keep_alive_timeout,
+                limit_concurrency=settings.max_connections)

@@ -275,3 +275,70 @@ def test_jwt_verification(tmp_path):
     log = proc.stderr.read().decode()
     assert "Traceback" not in log
     assert "refused: invalid JWT: the signature does not verify" in log
+
+
+def _closed_within(sock, seconds: float) -> float | None:
+    """Wait for the server to close `sock` (recv returns b'' or the socket is reset); return how long it took, or None."""
+    start = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return time.monotonic() - start
+    except (ConnectionResetError, BrokenPipeError):
+        return time.monotonic() - start
+    except socket.timeout:
+        return None
+
+
+def test_slow_clients_are_dropped(tmp_path):
+    proc, port = start_server("--header-timeout", "1", "--keep-alive-timeout", "1", "--read-timeout", "1", tmp_path=tmp_path)
+    try:
+        # Connects and sends nothing.
+        with socket.create_connection(("127.0.0.1", port)) as idle:
+            assert _closed_within(idle, 5) < 2
+        # Trickles header lines, one every 0.2 s, never finishing: closed at the header deadline, not kept alive by each byte.
+        with socket.create_connection(("127.0.0.1", port)) as trickle:
+            start = time.monotonic()
+            trickle.sendall(b"POST /cds-services/interactions-order-sign HTTP/1.1\r\nHost: x\r\n")
+            closed = False
+            for i in range(40):  # at most 8 s
+                try:
+                    trickle.sendall(f"X-Slow-{i}: 1\r\n".encode())
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.2)
+                trickle.settimeout(0.01)
+                try:
+                    if trickle.recv(65536) == b"":
+                        closed = True
+                        break
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - start < 2.5
+        # Headers in time, then a body that trickles: 408 at the read timeout.
+        with socket.create_connection(("127.0.0.1", port)) as slow_body:
+            slow_body.sendall(b"POST /cds-services/interactions-order-sign HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            slow_body.settimeout(5)
+            answer = slow_body.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 408")
+        # A keep-alive connection left idle after an answer is closed after --keep-alive-timeout.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/cds-services")
+        assert conn.getresponse().read() and conn.sock is not None
+        assert _closed_within(conn.sock, 5) < 2
+        conn.close()
+        # A client that is merely a little slow, well within the deadline, is answered.
+        with socket.create_connection(("127.0.0.1", port)) as ok:
+            for part in (b"GET /cds-services HTTP/1.1\r\n", b"Host: x\r\n", b"Connection: close\r\n", b"\r\n"):
+                ok.sendall(part)
+                time.sleep(0.1)
+            ok.settimeout(5)
+            assert ok.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
