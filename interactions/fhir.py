@@ -169,10 +169,8 @@ def _medication_resource_text(med: dict) -> tuple[str | None, str | None, str | 
 
 def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
     """Return (dose, route, frequency text) from the first dosageInstruction/dosage."""
-    dosages = resource.get("dosageInstruction") or resource.get("dosage") or []
-    if isinstance(dosages, dict):
-        dosages = [dosages]  # DSTU2 MedicationStatement.dosage may be a single element
-    if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], dict):
+    dosages = _listed(resource.get("dosageInstruction") or resource.get("dosage"))
+    if not dosages or not isinstance(dosages[0], dict):
         return None, None, None
     d = dosages[0]
     dose = _dose(d)
@@ -206,9 +204,16 @@ def _dosage(resource: dict) -> tuple[str | None, str | None, str | None]:
     return dose, route, frequency
 
 
+def _listed(value) -> list:
+    """Return a repeating element as a list: the CDS Hooks examples send doseAndRate as one object, not a list."""
+    if isinstance(value, dict):
+        return [value]
+    return value if isinstance(value, list) else []
+
+
 def _dose(d: dict) -> str | None:
     """Return the dose of a Dosage: R4 doseAndRate[].dose[x], STU3/DSTU2 dose[x] or DSTU2 statement quantity[x]."""
-    holders = [dr for dr in d.get("doseAndRate") or [] if isinstance(dr, dict)] + [d]
+    holders = [dr for dr in _listed(d.get("doseAndRate")) if isinstance(dr, dict)] + [d]
     for holder in holders:
         for key, read in (("doseQuantity", _quantity), ("doseRange", _range), ("quantityQuantity", _quantity), ("quantityRange", _range)):
             dose = read(holder.get(key))

@@ -208,6 +208,8 @@ TAB = {"unit": "TAB", "system": "http://terminology.hl7.org/CodeSystem/v3-ordera
         (_dosed({"doseAndRate": [{"doseRange": {"low": {"value": 5, **MG}, "high": {"value": 10, **MG}}}]}), "5 to 10 mg"),
         (_dosed({"doseAndRate": [{"doseRange": {"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}}]}), "1 to 2 TAB"),
         (_dosed({"doseAndRate": [{"type": {"text": "ordered"}}, {"doseQuantity": {"value": 5, **MG}}]}), "5 mg"),
+        # The CDS Hooks order-select examples send doseAndRate as one object, not a list
+        (_dosed({"doseAndRate": {"doseQuantity": {"value": 5, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL"}}}), "5 mL"),
         # STU3: dose[x] on the Dosage, in MedicationRequest.dosageInstruction and MedicationStatement.dosage
         (_dosed({"doseQuantity": {"value": 20, **MG}}), "20 mg"),
         (_dosed({"doseRange": {"low": {"value": 1, **TAB}, "high": {"value": 2, **TAB}}}, "MedicationStatement"), "1 to 2 TAB"),
@@ -226,6 +228,13 @@ TAB = {"unit": "TAB", "system": "http://terminology.hl7.org/CodeSystem/v3-ordera
 )
 def test_dose_in_every_fhir_version(resource, dose):
     assert read_fhir(resource, AS_OF).request.medications[0].dose == dose
+
+
+def test_a_single_dosage_object_is_read_like_a_list_of_one():
+    resource = _dosed({"doseQuantity": {"value": 20, **MG}, "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}})
+    resource["dosageInstruction"] = resource["dosageInstruction"][0]
+    med = read_fhir(resource, AS_OF).request.medications[0]
+    assert (med.dose, med.frequency) == ("20 mg", "every 8 hours")
 
 
 @pytest.mark.parametrize(
