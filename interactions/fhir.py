@@ -81,7 +81,7 @@ def _concept_text(concept) -> tuple[str | None, str | None]:
             continue
         if coding.get("system") in RXNORM_SYSTEMS and isinstance(coding.get("code"), str) and code is None:
             code = coding["code"].strip()
-            display = coding.get("display") or display
+            display = coding["display"] if isinstance(coding.get("display"), str) and coding["display"] else display
         elif display is None and isinstance(coding.get("display"), str):
             display = coding["display"]
     text = concept.get("text") if isinstance(concept.get("text"), str) else None

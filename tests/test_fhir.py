@@ -327,3 +327,9 @@ def test_the_display_of_a_missing_reference_target_is_read_but_never_the_referen
     assert [m.given.text for m in report.medications] == ["oxyCODONE 5 MG tablet", "lorazepam 1 mg"]
     assert {f.id for f in report.findings} == {"opioid-benzodiazepine"}
 
+
+@pytest.mark.parametrize("display", [["a"], {"x": 1}, 5, True, ""])
+def test_a_coding_display_that_is_not_text_is_not_a_name(display):
+    resource = {"resourceType": "MedicationRequest", "id": "x", "status": "active",
+                "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197391", "display": display}]}}
+    assert read_fhir(resource, AS_OF).request.medications[0].text == "rxcui:197391"
