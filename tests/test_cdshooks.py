@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +253,69 @@ def test_merge_page_keeps_every_entry_and_the_last_links():
     merged = cdshooks.merge_page(first, second)
     assert [e["resource"]["id"] for e in merged["entry"]] == ["a", "b"]
     assert cdshooks.next_link(merged) is None and cdshooks.next_link(first) == "u2"
+
+
+# --- replayed requests ------------------------------------------------------------------
+
+REPLAY = sorted((Path(__file__).parent / "cdshooks").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", REPLAY, ids=[p.stem for p in REPLAY])
+def test_replayed_request_bodies(index, path):
+    case = json.loads(path.read_text(encoding="utf-8"))
+    result = cdshooks.handle(index, case["service"], case["request"], date.today())
+    assert [c["summary"] for c in result["cards"]] == case["expect"]
+    ids = [c["uuid"] for c in result["cards"]]
+    assert len(set(ids)) == len(ids)
+    assert result == cdshooks.handle(index, case["service"], copy.deepcopy(case["request"]), date.today())  # same hookInstance, same answer
+
+
+def test_the_replay_suite_covers_every_version_and_hook():
+    cases = [json.loads(p.read_text(encoding="utf-8")) for p in REPLAY]
+    shapes = {(p.stem.split("-")[0], c["request"]["hook"]) for p, c in zip(REPLAY, cases, strict=True)}
+    assert shapes >= {("r4", "order-select"), ("r4", "order-sign"), ("stu3", "order-select"), ("dstu2", "order-select"), ("dstu2", "order-sign")}
+
+
+# --- no request shape is a 500 ------------------------------------------------------------
+
+ODD_VALUES = [None, 0, -1, 1e308, True, "", "x" * 300, "<img src=x onerror=alert(1)>", [], {}, [None], [5], {"resourceType": 5},
+              {"resourceType": "Bundle", "entry": 5}, {"resourceType": "Bundle", "entry": [{"fullUrl": ["x"], "resource": {"resourceType": "Patient"}}]},
+              {"resourceType": "OperationOutcome"}, {"resourceType": "Bundle", "link": [{"relation": "next", "url": 5}]}]
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, prefix + (i,))
+
+
+def _replaced(body, path, value):
+    out = copy.deepcopy(body)
+    if not path:
+        return value
+    node = out
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize("path", REPLAY, ids=[p.stem for p in REPLAY])
+def test_no_mutation_of_a_real_request_raises_anything_but_a_hook_error(index, path):
+    """Replace every node of a real request, in turn, with odd values: the answer is cards or a 4xx, never an exception."""
+    case = json.loads(path.read_text(encoding="utf-8"))
+    request = case["request"]
+    for n, where in enumerate(_paths(request)):
+        # Every node gets three of the odd values, a different three for neighbouring nodes: about 2,000 calls in all.
+        for value in (ODD_VALUES[(n + k * 6) % len(ODD_VALUES)] for k in range(3)):
+            try:
+                result = cdshooks.handle(index, case["service"], _replaced(request, where, value), AS_OF)
+            except cdshooks.HookError as exc:
+                assert 400 <= exc.status < 500, (where, value, exc.message)
+                continue
+            assert isinstance(result["cards"], list), (where, value)
+            json.dumps(result)

@@ -6,9 +6,11 @@ Every server is started here on 127.0.0.1 and stopped after: `ehr` is the allow-
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -245,3 +247,31 @@ def test_serve_reads_the_allow_list_from_the_environment(cli_run, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert [o.base for o in seen["settings"].allowed_servers] == ["https://a.example/fhir", "https://b.example:8443/r4", "http://127.0.0.1:9/x"]
     assert "use --jwt-config to accept only trusted EHRs" in result.stderr
+
+
+REPLAY = sorted((Path(__file__).parent / "cdshooks").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", REPLAY, ids=[p.stem for p in REPLAY])
+def test_replayed_requests_give_the_same_cards_with_the_prefetch_given_or_fetched(fetching, path):
+    from interactions import cdshooks
+
+    case = json.loads(path.read_text(encoding="utf-8"))
+    service = "/cds-services/" + case["service"]
+    status, given = call(fetching.port, "POST", service, case["request"])
+    assert status == 200 and [c["summary"] for c in given["cards"]] == case["expect"]
+
+    request = copy.deepcopy(case["request"])
+    prefetch = request.pop("prefetch")
+    request["fhirServer"] = fetching.ehr.url(f"/fhir/{path.stem}")
+    plan = cdshooks.prepare(case["service"], request)
+    for key, value in prefetch.items():
+        served = value if value is not None else {"resourceType": "Bundle", "type": "searchset", "total": 0}
+        fetching.ehr.routes[f"/fhir/{path.stem}/{cdshooks.query(plan, key)}"] = (200, served)
+    status, fetched = call(fetching.port, "POST", service, request)
+    assert status == 200
+    assert fetched == given  # the same cards, uuids included: the hookInstance is the same
+    asked = [(p, auth) for p, auth in fetching.ehr.seen if p.startswith(f"/fhir/{path.stem}/")]
+    assert len(asked) == 4
+    token = (request.get("fhirAuthorization") or {}).get("access_token")
+    assert {auth for _, auth in asked} == {f"Bearer {token}" if token else None}
