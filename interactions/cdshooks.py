@@ -190,7 +190,7 @@ def prepare(service_id: str, body) -> Call:
     if not isinstance(body, dict):
         raise HookError(400, "invalid", "the request body must be a JSON object")
     if body.get("hook") != service["hook"]:
-        raise HookError(400, "invalid", f"service '{service_id}' answers the '{service['hook']}' hook, not {body.get('hook')!r}")
+        raise HookError(400, "invalid", f"service '{service_id}' answers the '{service['hook']}' hook, not {_clip(repr(body.get('hook')), 80)}")
     if not isinstance(body.get("hookInstance"), str) or not body["hookInstance"]:
         raise HookError(400, "required", "missing 'hookInstance'")
     context = body.get("context")

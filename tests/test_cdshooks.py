@@ -319,3 +319,10 @@ def test_no_mutation_of_a_real_request_raises_anything_but_a_hook_error(index, p
                 continue
             assert isinstance(result["cards"], list), (where, value)
             json.dumps(result)
+
+
+def test_an_error_repeats_at_most_a_little_of_the_request(index):
+    data = body("order-sign", BACLOFEN_DRAFT)
+    data["hook"] = "x" * 100_000
+    status, message = refusal(index, "order-sign", data)
+    assert status == 400 and len(message) < 160 and message.endswith("…")
