@@ -86,6 +86,7 @@ class FhirStub:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 65536  # headers and body in one write: no Nagle/delayed-ACK stall on a kept-alive connection
 
             def do_GET(self):
                 stub.seen.append((self.path, self.headers.get("Authorization")))
