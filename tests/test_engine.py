@@ -29,6 +29,22 @@ def test_memo_never_mixes_up_requests(index):
     assert not_stopped.findings == ()
 
 
+def test_a_line_resolves_once_whatever_row_it_comes_from(index):
+    """The line cache is keyed without `ref`: a CSV row number or FHIR id differs on every row."""
+    from interactions.engine import LINE_CACHE, _line
+    from interactions.engine import check as engine_check
+    from interactions.index import Index
+
+    fresh = Index(index.data)
+    reports = [engine_check(fresh, CheckRequest(medications=(MedicationInput("baclofen 10 mg TID", ref=f"line {2 * n}"),
+                                                             MedicationInput("alcohol", ref=f"line {2 * n + 1}"))))
+               for n in range(50)]
+    info = fresh.cached(_line, LINE_CACHE).cache_info()
+    assert (info.misses, info.hits) == (2, 98)
+    assert [m.given.ref for m in reports[7].medications] == ["line 14", "line 15"]
+    assert reports[7].findings == reports[0].findings
+
+
 def test_report_is_immutable(index):
     report = check(["baclofen", "alcohol"], rules=index)
     with pytest.raises(AttributeError):
