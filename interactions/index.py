@@ -205,22 +205,11 @@ def compile_rules(rules_dir: str | os.PathLike | None = None) -> dict:
 
 def write_json_atomic(path, data: dict) -> None:
     """Write JSON next to `path` and rename it into place."""
-    import tempfile
+    from .atomic import atomic_file
 
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_file(path, mode=0o644) as fh:
+        fh.write(json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
 def load_index(rules_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Index:
