@@ -12,7 +12,7 @@ from datetime import date
 from typing import Iterable, Iterator, NamedTuple
 
 from .engine import check
-from .formatters import report_dict
+from .formatters import record_dict
 from .inputs import MAX_MEDICATIONS, InputError, parse_medication, parse_value
 from .model import CheckRequest, ParsedInput, Patient
 from .vocab import PATIENT_LIMITS
@@ -66,10 +66,17 @@ class Tally:
         self.incomplete += counts.incomplete
         self.errors += counts.error
 
-    def progress(self) -> str:
-        """Return a short progress line."""
+    def progress(self, done: int | None = None, total: int | None = None) -> str:
+        """Return a short progress line; with `done` of `total` bytes read, the share done and the time left at this pace."""
         elapsed = self.clock() - self.start
-        return f"{self.records} records ({self.records / elapsed if elapsed > 0 else 0:.0f}/s)"
+        line = f"{self.records:,} records ({self.records / elapsed if elapsed > 0 else 0:,.0f}/s)"
+        if not total or done is None:
+            return line
+        share = min(done / total, 1.0)
+        line += f", {share:.0%} of {_size(total)}"
+        if share >= 0.01 and elapsed > 0:
+            line += f", about {_duration(elapsed * (1 - share) / share)} left"
+        return line
 
     def summary(self) -> str:
         """Return the summary line: records, with findings, incomplete, errors, time and rate."""
@@ -83,6 +90,40 @@ class Tally:
         from .exitcodes import batch_exit_code
 
         return batch_exit_code(self.failing > 0, self.errors > 0, self.incomplete > 0)
+
+
+def _size(count: int) -> str:
+    """A byte count as people read it: 812 KB, 24.2 MB, 1.9 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}" if count < 100 * scale else f"{count / scale:.0f} {unit}"
+    return f"{count} bytes"
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as h:mm:ss or m:ss."""
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def input_size(raw) -> tuple:
+    """Return (size in bytes, a function giving the bytes read so far) for a regular file; (None, None) otherwise (a pipe).
+
+    The position is the operating system's, so it counts compressed bytes of a .gz and
+    needs nothing from the buffered readers above it.
+    """
+    import os
+    import stat
+
+    try:
+        fd = raw.fileno()
+        info = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        return None, None
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return None, None
+    return info.st_size, lambda: os.lseek(fd, 0, os.SEEK_CUR)
 
 
 class BatchError(Exception):
@@ -182,20 +223,21 @@ def _csv_records(stream) -> Iterator[Record]:
         yield Record(start, "csv", rows, current_id)
 
 
-def _request_from_rows(rows: list) -> CheckRequest:
+def request_from_rows(rows: list, label: str = "line") -> CheckRequest:
+    """Read one id's long-format rows, [(number, {column: text})], into a request; messages name `label` number."""
     meds = []
     context: dict = {}
     for number, row in rows:
         if "__error__" in row:
             raise InputError(row["__error__"])
         if any(_SURROGATE.search(v or "") for v in row.values()):
-            raise InputError(f"line {number}: not valid UTF-8")
+            raise InputError(f"{label} {number}: not valid UTF-8")
         if not (row.get("medication") or "").strip():
-            raise InputError(f"line {number}: empty 'medication'")
+            raise InputError(f"{label} {number}: empty 'medication'")
         fields = {"name": row["medication"]}
         fields.update((key, row[key].strip()) for key in ("dose", "route", "frequency") if (row.get(key) or "").strip())
         # The same reader as a JSON medication object: one set of checks for every format.
-        meds.append(parse_medication(fields, f"line {number}"))
+        meds.append(parse_medication(fields, f"{label} {number}"))
         for key, (low, high) in PATIENT_LIMITS.items():
             raw = (row.get(key) or "").strip()
             if not raw:
@@ -203,14 +245,14 @@ def _request_from_rows(rows: list) -> CheckRequest:
             try:
                 value = float(raw)
             except ValueError:
-                raise InputError(f"line {number}: {key} {json.dumps(raw)} is not a number") from None
+                raise InputError(f"{label} {number}: {key} {json.dumps(raw)} is not a number") from None
             if not low <= value <= high:
-                raise InputError(f"line {number}: {key} {raw} is out of range ({low:g} to {high:g})")
+                raise InputError(f"{label} {number}: {key} {raw} is out of range ({low:g} to {high:g})")
             if key in context and context[key] != value:
-                raise InputError(f"line {number}: {key} {raw} differs from {context[key]:g} given earlier for the same id")
+                raise InputError(f"{label} {number}: {key} {raw} differs from {context[key]:g} given earlier for the same id")
             context[key] = value
     if len(meds) > MAX_MEDICATIONS:
-        raise InputError(f"line {rows[0][0]}: more than {MAX_MEDICATIONS} medications for one id")
+        raise InputError(f"{label} {rows[0][0]}: more than {MAX_MEDICATIONS} medications for one id")
     return CheckRequest(medications=tuple(meds), patient=Patient(age=context.get("age"), egfr=context.get("egfr")))
 
 
@@ -221,45 +263,55 @@ def _dump(data: dict) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
-def process(index, record: Record, fail_on: str, as_of: date | None) -> Outcome:
-    """Check one record; a record that cannot be read becomes an error line, never an exception."""
+def evaluate(index, record: Record, as_of: date | None, label: str = "line", explain: bool = True) -> tuple:
+    """Check one record: (id, Report, None), or (id, None, message) when it cannot be read or checked; never raises.
+
+    `explain=False` checks without explanations (engine.check): enough for the summary view.
+    """
     rid = record.id
+    where = f"{label} {record.line}"
     try:
         if record.kind == "error":
             raise InputError(record.payload)
         if record.kind == "json":
             text = record.payload
             if len(text) > MAX_LINE_CHARS:
-                raise InputError(f"line {record.line}: {len(text)} characters, over the {MAX_LINE_CHARS}-character limit")
+                raise InputError(f"{where}: {len(text)} characters, over the {MAX_LINE_CHARS}-character limit")
             if not text.isascii() and _SURROGATE.search(text):
-                raise InputError(f"line {record.line}: not valid UTF-8")
+                raise InputError(f"{where}: not valid UTF-8")
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise InputError(f"line {record.line}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+                raise InputError(f"{where}, column {exc.colno}: invalid JSON: {exc.msg}") from None
             if isinstance(data, dict):
                 rid = data.get("id", rid)
                 if rid is not None and not isinstance(rid, (str, int, float)):
                     rid = None
-                    raise InputError(f"line {record.line}: 'id' must be a string or a number")
-            parsed = parse_value(data, f"line {record.line}", as_of)
+                    raise InputError(f"{where}: 'id' must be a string or a number")
+            parsed = parse_value(data, where, as_of)
         else:
-            parsed = ParsedInput(request=_request_from_rows(record.payload))
+            parsed = ParsedInput(request=request_from_rows(record.payload, label))
         if not parsed.request.medications:
-            raise InputError(f"line {record.line}: no medications")
-        report = check(index, parsed.request, parsed.skipped, parsed.notes)
+            raise InputError(f"{where}: no medications")
+        return rid, check(index, parsed.request, parsed.skipped, parsed.notes, explain), None
     except InputError as exc:
-        return Outcome(_dump({"id": rid, "line": record.line, "error": str(exc)}), False, False, False, True)
+        return rid, None, str(exc)
     except RecursionError:
-        return Outcome(_dump({"id": rid, "line": record.line, "error": f"line {record.line}: nested too deeply"}), False, False, False, True)
+        return rid, None, f"{where}: nested too deeply"
     except Exception as exc:  # noqa: BLE001 - last resort: one record must never lose the others
-        message = f"line {record.line}: internal error while checking this record: {type(exc).__name__}"
-        return Outcome(_dump({"id": rid, "line": record.line, "error": message}), False, False, False, True)
+        return rid, None, f"{where}: internal error while checking this record: {type(exc).__name__}"
+
+
+def process(index, record: Record, fail_on: str, as_of: date | None, detail: str = "full") -> Outcome:
+    """Check one record and write its line in the `detail` view; a record that cannot be read becomes an error line."""
+    rid, report, error = evaluate(index, record, as_of, explain=detail != "summary")
     try:
-        data = _dump({**report_dict(report), "id": rid, "line": record.line})
-    except TypeError:  # orjson.JSONEncodeError: an unpaired surrogate that reached the report some other way
-        return Outcome(_dump({"id": None, "line": record.line, "error": f"line {record.line}: text that is not valid Unicode (an unpaired surrogate)"}),
-                       False, False, False, True)
+        data = _dump(record_dict(rid, record.line, report, error, detail))
+    except TypeError:  # orjson.JSONEncodeError: an unpaired surrogate that reached the id or the report some other way
+        message = f"line {record.line}: text that is not valid Unicode (an unpaired surrogate)"
+        return Outcome(_dump(record_dict(None, record.line, None, message, detail)), False, False, False, True)
+    if report is None:
+        return Outcome(data, False, False, False, True)
     return Outcome(data, report.fails(fail_on), bool(report.findings), not report.complete, False)
 
 
@@ -277,15 +329,15 @@ def _freeze() -> None:
     gc.freeze()
 
 
-def _init_worker(rules_dir, cache_dir, fail_on, as_of) -> None:
+def _init_worker(rules_dir, cache_dir, fail_on, as_of, detail) -> None:
     from .index import load_index
 
-    _WORKER.update(index=load_index(rules_dir, cache_dir), fail_on=fail_on, as_of=as_of)
+    _WORKER.update(index=load_index(rules_dir, cache_dir), fail_on=fail_on, as_of=as_of, detail=detail)
     _freeze()
 
 
 def _run_chunk(chunk: list) -> list:
-    return [process(_WORKER["index"], r, _WORKER["fail_on"], _WORKER["as_of"]) for r in chunk]
+    return [process(_WORKER["index"], r, _WORKER["fail_on"], _WORKER["as_of"], _WORKER["detail"]) for r in chunk]
 
 
 def _chunks(records: Iterable[Record]) -> Iterator[list]:
@@ -306,7 +358,7 @@ def _chunks(records: Iterable[Record]) -> Iterator[list]:
 
 
 def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", as_of: date | None = None,
-              workers: int = 1, rules_dir=None, cache_dir=None) -> Iterator[Outcome]:
+              workers: int = 1, rules_dir=None, cache_dir=None, detail: str = "full") -> Iterator[Outcome]:
     """Yield one Outcome per record, in input order, with a bounded number of records in flight."""
     if workers <= 1:
         if index is None:
@@ -315,14 +367,14 @@ def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", 
             index = load_index(rules_dir, cache_dir)
         _freeze()
         for record in records:
-            yield process(index, record, fail_on, as_of)
+            yield process(index, record, fail_on, as_of, detail)
         return
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     window = workers * 3
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(rules_dir, cache_dir, fail_on, as_of)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(rules_dir, cache_dir, fail_on, as_of, detail)) as pool:
         pending: deque = deque()
         for chunk in _chunks(records):
             pending.append(pool.apply_async(_run_chunk, (chunk,)))
@@ -333,7 +385,7 @@ def run_batch(records: Iterable[Record], index=None, *, fail_on: str = "minor", 
 
 
 def write_batch(records: Iterable[Record], out, tally: Tally, *, fail_on: str = "minor", as_of: date | None = None,
-                workers: int = 1, rules_dir=None, cache_dir=None, on_chunk=None) -> None:
+                workers: int = 1, rules_dir=None, cache_dir=None, on_chunk=None, detail: str = "full") -> None:
     """Write one JSON line per record to the binary stream `out`, in input order, counting into `tally`.
 
     With several workers and a real file descriptor, each worker writes its own results straight
@@ -349,7 +401,8 @@ def write_batch(records: Iterable[Record], out, tally: Tally, *, fail_on: str = 
     except (AttributeError, OSError, ValueError):
         fd = None
     if workers <= 1 or fd is None or "fork" not in multiprocessing.get_all_start_methods():
-        for outcome in run_batch(records, fail_on=fail_on, as_of=as_of, workers=workers, rules_dir=rules_dir, cache_dir=cache_dir):
+        for outcome in run_batch(records, fail_on=fail_on, as_of=as_of, workers=workers, rules_dir=rules_dir, cache_dir=cache_dir,
+                                 detail=detail):
             out.write(outcome.data)
             out.write(b"\n")
             tally.add(outcome)
@@ -357,7 +410,7 @@ def write_batch(records: Iterable[Record], out, tally: Tally, *, fail_on: str = 
                 on_chunk()
         return
     out.flush()
-    _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cache_dir, on_chunk)
+    _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cache_dir, on_chunk, detail)
 
 
 class _Counts(NamedTuple):
@@ -370,7 +423,7 @@ class _Counts(NamedTuple):
     records: int
 
 
-def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cache_dir, on_chunk) -> None:
+def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cache_dir, on_chunk, detail) -> None:
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -383,7 +436,7 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
     turns[0].release()
     tasks = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (worker reads, parent writes)
     results = [ctx.Pipe(duplex=False) for _ in range(workers)]  # (parent reads, worker writes)
-    procs = [ctx.Process(target=_writer, args=(w, index, tasks, results, turns, fd, fail_on, as_of), daemon=True)
+    procs = [ctx.Process(target=_writer, args=(w, index, tasks, results, turns, fd, fail_on, as_of, detail), daemon=True)
              for w in range(workers)]
     for proc in procs:
         proc.start()
@@ -463,7 +516,7 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
             proc.join()
 
 
-def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
+def _writer(number, index, tasks, results, turns, fd, fail_on, as_of, detail) -> None:
     """A worker: check each chunk it is given, write it when its turn comes, pass the turn on."""
     import os
     import signal
@@ -487,7 +540,7 @@ def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
         chunk = source.recv()
         if chunk is None:
             return
-        outcomes = [process(index, record, fail_on, as_of) for record in chunk]
+        outcomes = [process(index, record, fail_on, as_of, detail) for record in chunk]
         data = b"\n".join([*[o.data for o in outcomes], b""])  # each ~15 KB line copied once
         turns[number].acquire()
         try:
@@ -502,11 +555,12 @@ def _writer(number, index, tasks, results, turns, fd, fail_on, as_of) -> None:
                           sum(o.incomplete for o in outcomes), sum(o.error for o in outcomes), len(outcomes)))
 
 
-def check_records(records: Iterable[dict], rules=None, *, fail_on: str = "minor", as_of: date | None = None) -> Iterator[dict]:
-    """Check an iterable of check objects (dicts, as in JSONL); yield one result dict per record, in order."""
+def check_records(records: Iterable[dict], rules=None, *, fail_on: str = "minor", as_of: date | None = None,
+                  detail: str = "full") -> Iterator[dict]:
+    """Check an iterable of check objects (dicts, as in JSONL); yield one result dict per record, in order, in the `detail` view."""
     from . import load_rules
 
     index = rules if rules is not None else load_rules()
     for number, data in enumerate(records, start=1):
         record = Record(number, "json", json.dumps(data))
-        yield json.loads(process(index, record, fail_on, as_of).data)
+        yield json.loads(process(index, record, fail_on, as_of, detail).data)

@@ -20,6 +20,7 @@ from .commands import (
     write_problems,
 )
 from .exitcodes import ERROR
+from .formatters import DETAILS
 from .version import __version__
 from .vocab import PATIENT_LIMITS, SEVERITIES
 
@@ -154,44 +155,58 @@ def check(medications, input_file, fmt, fail_on, rules_dir, age, egfr, previous_
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes; output order is kept.")
 @click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Date for ages from FHIR birthDate (default: today).")
 @click.option("--progress/--no-progress", default=None, help="Progress on stderr (default: only when stderr is a terminal).")
-def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress):
+@click.option("--detail", type=click.Choice(DETAILS), default="full", show_default=True,
+              help="full: the check JSON of each record; findings: without the medications and references blocks; "
+                   "summary: one short line (id, line, highest_severity, rules, drugs, complete, error).")
+@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the results to FILE instead of stdout, all at once: a temporary file, renamed when the run succeeds.")
+def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress, detail, output_path):
     """Check many lists: one JSON result per record on stdout, in input order; summary on stderr."""
+    import contextlib
     import time
     from datetime import date
 
-    from .batch import BatchError, Tally, iter_records, open_input, write_batch
+    from .atomic import atomic_file
+    from .batch import BatchError, Tally, input_size, iter_records, open_input, write_batch
 
     try:
         raw = sys.stdin.buffer if input_path == "-" else open(input_path, "rb")
     except OSError as exc:
         _fail(f"{input_path}: {exc.strerror}")
+    size, position = input_size(raw)
     stream, fmt = open_input(raw, input_path, input_format)
     show = progress if progress is not None else sys.stderr.isatty()
-    out = sys.stdout.buffer
+    to_file = output_path not in (None, "-")
     tally = Tally(fail_on)
-    last = [tally.start]
+    last = [tally.start, 0]  # when the progress line was written, and its length
 
     def on_chunk():
         if show and time.perf_counter() - last[0] > 0.5:
-            last[0] = time.perf_counter()
-            click.echo(f"\r{tally.progress()}", err=True, nl=False)
+            line = tally.progress(position() if size else None, size)
+            click.echo(f"\r{line:<{last[1]}}", err=True, nl=False)
+            last[:] = [time.perf_counter(), len(line)]
+
+    def summary() -> None:
+        # Over the progress line, if there is one.
+        click.echo(f"\r{tally.summary():<{last[1]}}" if show else tally.summary(), err=True)
+
+    def failed(message: str, say_not_written: bool = True) -> None:
+        summary()
+        _fail(message + (f"; {output_path} was not written" if to_file and say_not_written else ""))
 
     try:
-        write_batch(iter_records(stream, fmt), out, tally, fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
-                    workers=workers, rules_dir=rules_dir, cache_dir=cache_dir(), on_chunk=on_chunk)
-        out.flush()
+        with atomic_file(output_path) if to_file else contextlib.nullcontext(sys.stdout.buffer) as out:
+            write_batch(iter_records(stream, fmt), out, tally, fail_on=fail_on, as_of=(as_of.date() if as_of else date.today()),
+                        workers=workers, rules_dir=rules_dir, cache_dir=cache_dir(), on_chunk=on_chunk, detail=detail)
+            out.flush()
     except BatchError as exc:
-        out.flush()
-        click.echo(tally.summary(), err=True)
-        _fail(f"{input_path}: {exc}")
+        sys.stdout.buffer.flush()  # what was read before the input broke off (none of it with --output)
+        failed(f"{input_path}: {exc}")
     except BrokenPipeError:
         raise  # the reader went away: _Cli exits quietly
     except OSError as exc:
-        click.echo(tally.summary(), err=True)
-        _fail(f"cannot write the results: {exc.strerror or exc}")
-    if show:
-        click.echo("\r", err=True, nl=False)
-    click.echo(tally.summary(), err=True)
+        failed(f"cannot write {output_path if to_file else 'the results'}: {exc.strerror or exc}", say_not_written=False)
+    summary()
     click.echo(f"interactions batch: checked {index_scope(rules_dir)}", err=True)
     sys.exit(tally.exit_code())
 

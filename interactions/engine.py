@@ -134,8 +134,10 @@ def _given(line, med: MedicationInput) -> _Resolved:
     """
     if med.ref is None:
         return line(med)
-    resolved = line(med._replace(ref=None))
-    return resolved._replace(result=MedicationResult(given=med, resolution=resolved.result.resolution))
+    # Positional constructors: namedtuple._replace costs more than the cache lookup it serves.
+    text, dose, route, frequency, _, code = med
+    resolved = line(MedicationInput(text, dose, route, frequency, None, code))
+    return _Resolved(MedicationResult(med, resolved.result.resolution), resolved.parts, resolved.uses, resolved.warnings)
 
 
 def _not_taken(index: Index, res: Resolution) -> Resolution:
@@ -200,8 +202,9 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set, dict]:
 class _Checker:
     """Evaluate every rule over one list; what kinds.KINDS entries call back into."""
 
-    def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple):
+    def __init__(self, index: Index, request: CheckRequest, current: tuple, previous: tuple, explain: bool = True):
         self.index = index
+        self.explain = explain
         self.patient = request.patient
         self.uses, self.with_strength, self.positions = _uses(index, current)
         self.previous_uses = _uses(index, previous)[0] if previous else {}
@@ -241,6 +244,14 @@ class _Checker:
         drugs = tuple(sorted(drugs))
         uses = uses or self.uses
         involved = tuple(uses[d] for d in drugs)
+        if not self.explain:
+            self.findings.append(Finding(
+                id=rule["id"], kind=static.kind, severity=severity or static.severity, effect=static.effect, title=static.title,
+                message=static.message, mechanism=static.mechanism, management=static.management, drugs=drugs, inputs=(),
+                involved=involved, paths=tuple(paths), references=(), reasons=tuple(reasons), notes=tuple(notes),
+                context_needed=tuple(context),
+            ))
+            return
         refs = static.references
         if extra_refs:
             refs = self.index.references(tuple(dict.fromkeys([*static.reference_ids, *extra_refs])))
@@ -278,8 +289,8 @@ class _Checker:
         for rid, hits in winners.items():
             rule = index.rules[rid]
             drugs = sorted({d for o in hits for d in o.drugs})
-            related = self.related([(o.related, *o.drugs) for o in hits if o.related])
-            why = self.pair_why(hits)
+            related = self.related([(o.related, *o.drugs) for o in hits if o.related]) if self.explain else ()
+            why = self.pair_why(hits) if self.explain else ""
             if "escalate" not in rule and "notes" not in rule:
                 self.add(rule, drugs, [o.path for o in hits], related=related, why=why)
                 continue
@@ -522,15 +533,21 @@ def _has_strength(text: str) -> bool:
     return has_strength(fold(text))
 
 
-def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple = ()) -> Report:
+def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple = (), explain: bool = True) -> Report:
     """Resolve every medication and evaluate every rule; return the report.
 
     `skipped` and `notes` come from the input format (FHIR) and are carried into the report.
+    With `explain=False` the findings are decided exactly as with it (the same rules, pairs,
+    gates and escalations, hence the same ids, severities and drugs, and the same
+    medications), but what only explains them is left out: a pair's `why`, `related` rules,
+    `inputs`, `references`, route-specific `management` and the sedative load. That is
+    what batch --detail summary and `screen` show, at about half the cost of a full check
+    (instructions per benchmark batch record: see benchmarks/README.md).
     """
     line = index.cached(_line, LINE_CACHE)
     current = tuple(_given(line, med) for med in request.medications)
     previous = tuple(_given(line, med) for med in request.previous)
-    checker = _Checker(index, request, current, previous)
+    checker = _Checker(index, request, current, previous, explain)
     checker.run()
     findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], index.rules[f.id].get("rank", 0), f.id, f.drugs))
     return Report(
@@ -540,7 +557,7 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
         findings=tuple(findings),
         context_needed=tuple(sorted(set(checker.context_needed))),
         rules_digest=index.digest,
-        sedative_load=checker.sedative_load(),
+        sedative_load=checker.sedative_load() if explain else None,
         skipped=tuple(skipped),
         notes=tuple(notes),
         scope=index.scope,

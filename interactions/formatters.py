@@ -143,24 +143,65 @@ def _load_dict(load):
     }
 
 
-def report_dict(report: Report) -> dict:
-    """Return the whole report as JSON-ready data (schema_version 1)."""
+# The contract's top-level blocks, each built from the Report by one function. Every view below
+# is a choice of these blocks, so a field means the same in each view and is built in one place.
+_BLOCKS = {
+    "schema_version": lambda report: SCHEMA_VERSION,
+    "tool": lambda report: {"name": "interactions", "version": __version__},
+    "rules": lambda report: {"digest": report.rules_digest},
+    "disclaimer": lambda report: DISCLAIMER,
+    "patient": lambda report: {"age": _n(report.patient.age), "egfr": _n(report.patient.egfr)},
+    "medications": lambda report: [medication_dict(m) for m in report.medications],
+    "previous_medications": lambda report: [medication_dict(m) for m in report.previous],
+    "findings": lambda report: [finding_dict(f) for f in report.findings],
+    "context_needed": lambda report: list(report.context_needed),
+    "references": references_dict,
+    "skipped": _skipped_list,
+    "notes": lambda report: list(report.notes),
+    "summary": summary_dict,
+    "scope": lambda report: {"name": report.scope.name, "checked": list(report.scope.checked), "not_checked": list(report.scope.not_checked)},
+}
+
+# The report views: "findings" leaves out the medication blocks and the citations (a finding
+# still names its sources by id).
+_VIEWS = {
+    "full": tuple(_BLOCKS),
+    "findings": tuple(key for key in _BLOCKS if key not in ("medications", "previous_medications", "references")),
+}
+# What batch --detail offers: a report view, or "summary", one short line per record (summary_record).
+DETAILS = (*_VIEWS, "summary")
+
+
+def report_dict(report: Report, detail: str = "full") -> dict:
+    """Return the report as JSON-ready data (schema_version 1): the whole contract, or the blocks of the "findings" view."""
+    return {key: _BLOCKS[key](report) for key in _VIEWS[detail]}
+
+
+def summary_record(report: Report | None, error: str | None = None) -> dict:
+    """Return the summary view of one record: its most severe finding, rule ids and drugs, completeness and error.
+
+    `rules` are the finding ids, most severe first, each once; `drugs` the canonical ids of the
+    drugs in any finding, sorted. A record that could not be checked has `error` set, no
+    findings and `complete` false: nothing was checked.
+    """
+    if report is None:
+        return {"highest_severity": None, "rules": [], "drugs": [], "complete": False, "error": error}
     return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "interactions", "version": __version__},
-        "rules": {"digest": report.rules_digest},
-        "disclaimer": DISCLAIMER,
-        "patient": {"age": _n(report.patient.age), "egfr": _n(report.patient.egfr)},
-        "medications": [medication_dict(m) for m in report.medications],
-        "previous_medications": [medication_dict(m) for m in report.previous],
-        "findings": [finding_dict(f) for f in report.findings],
-        "context_needed": list(report.context_needed),
-        "references": references_dict(report),
-        "skipped": _skipped_list(report),
-        "notes": list(report.notes),
-        "summary": summary_dict(report),
-        "scope": {"name": report.scope.name, "checked": list(report.scope.checked), "not_checked": list(report.scope.not_checked)},
+        "highest_severity": report.highest_severity,
+        "rules": list(dict.fromkeys(f.id for f in report.findings)),
+        "drugs": sorted({d for f in report.findings for d in f.drugs}),
+        "complete": report.complete,
+        "error": None,
     }
+
+
+def record_dict(rid, line: int, report: Report | None, error: str | None = None, detail: str = "full") -> dict:
+    """Return one batch output line: a view of the report (or the record's error) with the record's `id` and `line`."""
+    if detail == "summary":
+        return {"id": rid, "line": line, **summary_record(report, error)}
+    if report is None:
+        return {"id": rid, "line": line, "error": error}
+    return {**report_dict(report, detail), "id": rid, "line": line}
 
 
 def format_json(report: Report, color: bool = False, brief: bool = False, explain: bool = False) -> str:

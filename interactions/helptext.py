@@ -17,7 +17,8 @@ EXAMPLES = {
     ],
     "batch": [
         "interactions batch lists.jsonl > results.jsonl",
-        "interactions batch lists.csv.gz --workers 2 --fail-on major > out.jsonl",
+        "interactions batch lists.csv.gz --workers 2 --fail-on major -o out.jsonl",
+        "interactions batch lists.jsonl --detail summary -o nightly.jsonl   # one short line per record",
         "cat lists.jsonl | interactions batch -",
     ],
     "serve": [

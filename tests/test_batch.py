@@ -236,10 +236,10 @@ def test_a_worker_that_dies_ends_the_batch_with_an_error_not_a_hang(tmp_path, mo
 
     real = batch.process
 
-    def dies_on_line_300(index, record, fail_on, as_of):
+    def dies_on_line_300(index, record, *args):
         if record.line == 300:
             os._exit(9)  # as if killed for memory
-        return real(index, record, fail_on, as_of)
+        return real(index, record, *args)
 
     monkeypatch.setattr(batch, "process", dies_on_line_300)  # inherited by the forked workers
     data = b"".join(b'{"id": %d, "medications": ["baclofen", "alcohol"]}\n' % i for i in range(2000))
@@ -255,3 +255,144 @@ def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
     out = lines(cli_run("batch", str(path)))
     assert out[0]["error"] == "line 1: medications[0]: contains an unpaired UTF-16 surrogate (e.g. a lone \\ud83d escape), not valid text"
     assert out[1]["id"] == "b" and "error" not in out[1]
+
+
+# --- --detail, --output, progress ----------------------------------------------------------
+
+def test_summary_and_findings_views_agree_with_the_full_record(tmp_path):
+    """Every view is cut from the one contract: a summary line says what the full record says."""
+    from click.testing import CliRunner
+
+    from interactions.cli import cli
+
+    path = tmp_path / "many.jsonl"
+    bench_data.write_jsonl(path, 300)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"id": "bad", "medications": "baclofen"}\n{"id": "part", "medications": ["baclofn", "Xanax", "alcohol"]}\n')
+    runs = {detail: CliRunner().invoke(cli, ["batch", str(path), "--detail", detail]) for detail in ("full", "findings", "summary")}
+    assert {r.exit_code for r in runs.values()} == {1}
+    assert runs["full"].stderr.split(";")[0] == runs["summary"].stderr.split(";")[0] == runs["findings"].stderr.split(";")[0]
+    full, findings, summary = ([json.loads(line) for line in runs[d].stdout.splitlines()] for d in ("full", "findings", "summary"))
+    assert len(full) == len(findings) == len(summary) == 302
+    for whole, short, line in zip(full, findings, summary, strict=True):
+        if "error" in whole:
+            assert short == whole
+            assert line == {"id": whole["id"], "line": whole["line"], "highest_severity": None, "rules": [], "drugs": [],
+                            "complete": False, "error": whole["error"]}
+            continue
+        assert short == {k: v for k, v in whole.items() if k not in ("medications", "previous_medications", "references")}
+        assert line == {
+            "id": whole["id"], "line": whole["line"], "highest_severity": whole["summary"]["highest_severity"],
+            "rules": list(dict.fromkeys(f["id"] for f in whole["findings"])),
+            "drugs": sorted({d for f in whole["findings"] for d in f["drugs"]}),
+            "complete": whole["summary"]["complete"], "error": None,
+        }
+    assert summary[-1]["complete"] is False and summary[-1]["rules"]
+    assert len(runs["summary"].stdout) * 20 < len(runs["full"].stdout)
+
+
+def test_summary_checks_without_explanations_but_decides_the_same(index):
+    """engine.check(explain=False) leaves out the explanations, never a finding, a severity or a drug."""
+    from interactions.engine import check as engine_check
+    from interactions.formatters import summary_record
+    from interactions.model import CheckRequest, MedicationInput, Patient
+
+    rng = random.Random(3)
+    vocabulary = [v for v, _ in bench_data.VOCABULARY] + ["baclofn", "Gablofen 2000 mcg/mL intrathecal 450 mcg/day", "Tylenol PM"]
+    for _ in range(300):
+        request = CheckRequest(medications=tuple(MedicationInput(m) for m in rng.sample(vocabulary, rng.randint(1, 12))),
+                               previous=tuple(MedicationInput(m) for m in rng.sample(vocabulary, rng.randint(0, 3))),
+                               patient=Patient(age=rng.choice([None, 40, 80]), egfr=rng.choice([None, 25, 90])))
+        full, lean = engine_check(index, request), engine_check(index, request, explain=False)
+        assert summary_record(lean) == summary_record(full)
+        assert [(f.id, f.severity, f.drugs, f.reasons) for f in lean.findings] == [(f.id, f.severity, f.drugs, f.reasons) for f in full.findings]
+        assert lean.medications == full.medications and lean.sedative_load is None
+
+
+def test_workers_keep_the_summary_view_identical(tmp_path):
+    import subprocess
+
+    path = tmp_path / "many.jsonl"
+    bench_data.write_jsonl(path, 1000)
+    outputs = []
+    for workers in ("1", "2"):
+        target = tmp_path / f"out-{workers}.jsonl"
+        result = subprocess.run([sys.executable, "-m", "interactions", "batch", str(path), "--workers", workers, "--detail", "summary",
+                                 "-o", str(target)], capture_output=True, text=True, env={**os.environ, "INTERACTIONS_CACHE_DIR": str(tmp_path)})
+        assert result.returncode == 1, result.stderr
+        assert result.stdout == ""
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert [json.loads(line)["id"] for line in outputs[1].splitlines()] == [f"r{i}" for i in range(1000)]
+
+
+def test_output_file_is_written_whole_or_not_at_all(cli_run, tmp_path):
+    good = write(tmp_path, "in.jsonl", '{"id": "a", "medications": ["baclofen", "alcohol"]}\n{"id": "b", "medications": 1}\n')
+    target = tmp_path / "out.jsonl"
+    result = cli_run("batch", str(good), "-o", str(target), "--detail", "summary")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert [json.loads(line)["id"] for line in target.read_text().splitlines()] == ["a", "b"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    # The input breaks off: the earlier result stays as it was, and no temporary file is left behind.
+    data = b"".join(b'{"id": %d, "medications": ["sertraline"]}\n' % i for i in range(3000))
+    cut = write(tmp_path, "cut.jsonl.gz", gzip.compress(data)[:-200])
+    before = target.read_bytes()
+    failed = cli_run("batch", str(cut), "--output", str(target))
+    assert failed.exit_code == 2
+    assert failed.stderr.strip().splitlines()[-1].endswith(f"; {target} was not written")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    missing = cli_run("batch", str(good), "-o", str(tmp_path / "no-such-folder" / "out.jsonl"))
+    assert missing.exit_code == 2
+    assert missing.stderr.strip().splitlines()[-1] == f"interactions: cannot write {tmp_path / 'no-such-folder' / 'out.jsonl'}: No such file or directory"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_output_file_with_parallel_workers_and_ctrl_c_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    target = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "interactions", "batch", "-", "--workers", "2", "-o", str(target)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(b'{"id": "a", "medications": ["baclofen", "alcohol"]}\n' * 200)
+    proc.stdin.flush()
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_gives_a_percentage_and_the_time_left():
+    from interactions.batch import Tally
+
+    now = [100.0]
+    tally = Tally("minor", clock=lambda: now[0])
+    now[0] = 110.0
+    tally.records = 25_000
+    assert tally.progress() == "25,000 records (2,500/s)"
+    assert tally.progress(6_000_000, 24_000_000) == "25,000 records (2,500/s), 25% of 24.0 MB, about 0:30 left"
+    now[0] = 100.0 + 3 * 3600
+    assert tally.progress(1_000_000_000, 4_000_000_000).endswith(", 25% of 4.0 GB, about 9:00:00 left")
+
+
+def test_progress_on_a_terminal_reads_the_input_size(tmp_path):
+    from interactions.batch import input_size
+
+    path = tmp_path / "in.jsonl"
+    bench_data.write_jsonl(path, 50)
+    with open(path, "rb") as raw:
+        size, position = input_size(raw)
+        assert size == path.stat().st_size and position() == 0
+        raw.read(100)
+        assert position() >= 100
+    reader, writer = os.pipe()
+    with os.fdopen(reader, "rb") as pipe, os.fdopen(writer, "wb"):
+        assert input_size(pipe) == (None, None)
