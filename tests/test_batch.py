@@ -396,3 +396,18 @@ def test_progress_on_a_terminal_reads_the_input_size(tmp_path):
     reader, writer = os.pipe()
     with os.fdopen(reader, "rb") as pipe, os.fdopen(writer, "wb"):
         assert input_size(pipe) == (None, None)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_under_workers_is_one_line_and_exit_2(tmp_path, workers):
+    import subprocess
+
+    path = tmp_path / "many.jsonl"
+    bench_data.write_jsonl(path, 300)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "interactions", "batch", str(path), "--workers", workers], stdout=full,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "INTERACTIONS_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "interactions: cannot write the results: No space left on device"
