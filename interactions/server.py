@@ -127,14 +127,18 @@ class _Fetcher:
                     raise _FetchFailed(f"answer over {self.settings.max_fetch_bytes} bytes")
         return json.loads(bytes(body))
 
-    async def gather(self, call: cdshooks.Call, server: cdshooks.Origin, token: str | None) -> dict:
-        """Fetch what the prefetch left missing and the next pages of the medication lists; failures become missing data."""
+    async def gather(self, call: cdshooks.Call, server: cdshooks.Origin) -> dict:
+        """Fetch what the prefetch left missing and the next pages of the medication lists; failures become missing data.
+
+        The call's access token is checked (HookError 400) only when something is to be fetched with it.
+        """
         settings = self.settings
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.fetch_budget
         per_call = asyncio.Semaphore(settings.fetches_per_call)
 
         async def fetch(url: str):
+            token = cdshooks.bearer_token(call)
             async with per_call:
                 remaining = min(settings.fetch_timeout, deadline - loop.time())
                 return await self.get(url, token, remaining, server.base) if remaining > 0 else None
@@ -255,7 +259,7 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             if server is None:
                 data, not_fetched = call.prefetch, (cdshooks.NOT_ALLOWED if call.fhir_server else cdshooks.NO_SERVER)
             else:
-                data, not_fetched = await fetcher.gather(call, server, cdshooks.bearer_token(call)), None
+                data, not_fetched = await fetcher.gather(call, server), None
             result = cdshooks.answer(index, call, data, settings.today(), not_fetched)
         except cdshooks.HookError as exc:
             return _error(exc.status, exc.code, exc.message)

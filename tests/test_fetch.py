@@ -275,3 +275,11 @@ def test_replayed_requests_give_the_same_cards_with_the_prefetch_given_or_fetche
     assert len(asked) == 4
     token = (request.get("fhirAuthorization") or {}).get("access_token")
     assert {auth for _, auth in asked} == {f"Bearer {token}" if token else None}
+
+
+def test_a_bad_token_matters_only_when_something_is_fetched(fetching):
+    body = hook_body("order-sign", [med_request("new", "baclofen", status="draft")], [med_request("o", "alcohol")])
+    body["fhirServer"] = fetching.ehr.url("/fhir")
+    body["fhirAuthorization"] = {"access_token": "not a token", "token_type": "Bearer"}
+    status, data = call(fetching.port, "POST", SIGN, body)
+    assert status == 200 and [c["summary"] for c in data["cards"]] == ["Major: Alcohol with a CNS depressant (baclofen, alcohol)"]
