@@ -7,7 +7,8 @@ import sys
 
 HEAVY = ("yaml", "networkx", "starlette", "uvicorn", "jwt", "interactions.server", "interactions.fhir", "interactions.batch",
          "interactions.loader", "interactions.graph", "interactions.cdshooks", "multiprocessing", "click", "typing",
-         "dataclasses", "difflib", "datetime")
+         "dataclasses", "difflib", "datetime", "interactions.dask", "dask", "distributed", "pandas", "numpy", "pyarrow",
+         "fsspec", "orjson")
 
 
 def imported_modules(*args) -> set:
@@ -74,3 +75,11 @@ def test_value_types_come_from_the_model_not_the_engine():
     for module in ("inputs", "fhir", "formatters", "cdshooks", "batch"):
         assert "model" in graph[module], module
     assert graph["model"] == set()
+
+
+def test_batch_does_not_import_dask(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "medications": ["baclofen", "alcohol"]}\n')
+    names = imported_modules("batch", str(path), "--detail", "summary")
+    assert "interactions.batch" in names
+    assert not any(n.split(".")[0] in ("dask", "distributed", "pandas", "pyarrow") for n in names)
