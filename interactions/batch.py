@@ -46,12 +46,13 @@ class Outcome(NamedTuple):
 class Tally:
     """Count outcomes for the summary line and the exit code."""
 
-    def __init__(self, fail_on: str, clock=None):
+    def __init__(self, fail_on: str, clock=None, command: str = "batch"):
         import time
 
         self.clock = clock or time.perf_counter
         self.start = self.clock()
         self.fail_on = fail_on
+        self.command = command
         self.records = self.failing = self.findings = self.incomplete = self.errors = 0
 
     def add(self, outcome: "Outcome") -> None:
@@ -82,7 +83,7 @@ class Tally:
         """Return the summary line: records, with findings, incomplete, errors, time and rate."""
         elapsed = self.clock() - self.start
         rate = self.records / elapsed if elapsed > 0 else 0.0
-        return (f"interactions batch: {self.records} records, {self.failing} with findings at or above {self.fail_on}, "
+        return (f"interactions {self.command}: {self.records} records, {self.failing} with findings at or above {self.fail_on}, "
                 f"{self.incomplete} incomplete, {self.errors} errors; {elapsed:.2f} s, {rate:.0f} records/s")
 
     def exit_code(self) -> int:

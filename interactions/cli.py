@@ -211,6 +211,109 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
     sys.exit(tally.exit_code())
 
 
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--out", "out", required=True, metavar="PATH",
+              help="Parquet dataset to write: a folder, or a URL (s3://...) that every worker can write to.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A running Dask scheduler (tcp://host:8786). Without it, a local cluster on 127.0.0.1 is started and closed.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Local cluster: worker processes  [default: one per CPU]")
+@click.option("--input-format", type=click.Choice(["auto", "csv", "parquet", "jsonl"]), default="auto", show_default=True,
+              help="Long format, one row per medication: id, medication and optional dose, route, frequency, age, egfr.")
+@click.option("--column", "columns", multiple=True, metavar="ROLE=NAME",
+              help="Read a role from another column, e.g. --column id=patient_id --column medication=drug_name (repeatable).")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="minor", show_default=True,
+              help="Exit 1 if any record has a finding at or above this severity.")
+@RULES_OPTION
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset at --out (otherwise it is an error).")
+def screen(inputs, out, scheduler, workers, input_format, columns, fail_on, rules_dir, overwrite):
+    """Check a long table of medications on a Dask cluster; one Parquet row per record (needs the [dask] extra)."""
+    import logging
+
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+
+        from .dask import ROLES, ScreenError, check_output, counts, read_long, write_parquet
+        from .dask import screen as screen_frame
+    except ImportError as exc:
+        _fail(f"screen needs extra packages ({exc.name} is missing): from a checkout, pip install '.[dask]'; "
+              f"from a package index, pip install 'interactions[dask]'")
+    from .batch import Tally, _Counts
+
+    mapping = {}
+    for item in columns:
+        role, _, name = item.partition("=")
+        if role not in ROLES or not name:
+            _fail(f"--column {item}: expected ROLE=NAME with ROLE one of {', '.join(ROLES)}")
+        mapping[role] = name
+    if scheduler and workers:
+        _fail("--workers sizes the local cluster; with --scheduler the cluster's own workers do the work")
+    index = _index(rules_dir)
+    try:
+        frame, roles = read_long(inputs, input_format, mapping)
+        check_output(out, overwrite)
+    except ScreenError as exc:
+        _fail(str(exc))
+    workers = workers or os.cpu_count() or 1
+    if scheduler:
+        cluster = None
+        client = _connect(Client, scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        threads = sum(client.nthreads().values())
+        click.echo(f"interactions screen: {threads} worker thread(s) at {client.scheduler.address}", err=True)
+        result = screen_frame(frame, rules=index, npartitions=max(frame.npartitions, 2 * threads),
+                              **{f"{role}_column": roles.get(role) for role in ROLES})
+        tally = Tally(fail_on, command="screen")
+        try:
+            _, totals = dask.compute(write_parquet(result, out, overwrite), counts(result, fail_on))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker's error (unreadable file, failed write) is this run's failure
+            _fail(f"screen failed, {out} may be incomplete: {type(exc).__name__}: {exc}")
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    total = totals  # a Series: one sum per column of the counts
+    tally.add_counts(_Counts(int(total["failing"]), int(total["findings"]), int(total["incomplete"]), int(total["errors"]), int(total["records"])))
+    click.echo(tally.summary(), err=True)
+    click.echo(f"interactions screen: wrote {out}; checked {index_scope(rules_dir)}", err=True)
+    sys.exit(tally.exit_code())
+
+
+def _connect(client_class, address):
+    """Connect to a running scheduler, and check that its workers run this version of interactions."""
+    try:
+        client = client_class(address, timeout="30s")
+    except OSError as exc:
+        _fail(f"cannot reach the Dask scheduler at {address}: {exc}")
+    try:
+        versions = client.run(_installed_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. interactions not installed on a worker
+        client.close()
+        _fail(f"a worker of {address} cannot run interactions ({type(exc).__name__}: {exc}); install the same version on every worker")
+    wrong = {worker: version for worker, version in versions.items() if version != __version__}
+    if wrong:
+        client.close()
+        _fail(f"workers run another version of interactions than {__version__}: "
+              + ", ".join(f"{w} has {v}" for w, v in sorted(wrong.items())))
+    if not versions:
+        client.close()
+        _fail(f"the Dask scheduler at {address} has no workers")
+    return client
+
+
+def _installed_version() -> str:
+    from interactions import __version__ as version
+
+    return version
+
+
 def index_scope(rules_dir) -> str:
     """One line on what the rules check and what they do not, for summaries."""
     scope = _index(rules_dir).scope

@@ -1,4 +1,4 @@
-"""interactions.dask.screen on a real LocalCluster: the same answers as batch --detail summary."""
+"""interactions.dask.screen and `interactions screen` on a real LocalCluster: the same answers as batch --detail summary."""
 
 from __future__ import annotations
 
@@ -120,6 +120,23 @@ def test_screen_agrees_record_by_record_with_batch_summary(cluster, long_csv, ba
     assert sum(info.hits + info.misses for info in infos.values()) >= 5
 
 
+def test_screen_command_on_the_cluster_writes_parquet_that_agrees(cluster, long_csv, batch_summary, tmp_path):
+    local, _ = cluster
+    out = tmp_path / "flags.parquet"
+    result = CliRunner().invoke(cli, ["screen", str(long_csv), "--out", str(out), "--scheduler", local.scheduler_address])
+    expected, batch_line = batch_summary
+    assert result.exit_code == 1, result.output
+    # The same counts as batch, and the same exit code.
+    assert result.stderr.splitlines()[1].split(";")[0] == batch_line.split(";")[0].replace("interactions batch", "interactions screen")
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["id", "highest_severity", "rules", "drugs", "complete", "error"]
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in table.to_dict("records")]
+    assert_agrees(rows, expected)
+    again = CliRunner().invoke(cli, ["screen", str(long_csv), "--out", str(out), "--scheduler", local.scheduler_address])
+    assert again.exit_code == 2
+    assert again.stderr.strip() == f"interactions: {out} exists; use --overwrite to replace it"
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_parquet_and_jsonl_inputs_many_files_and_a_glob(cluster, long_csv, batch_summary, tmp_path, fmt):
     from interactions.dask import read_long, screen
@@ -150,3 +167,27 @@ def test_rows_without_an_id_are_one_error_row_and_columns_can_be_renamed(cluster
     assert rows[2]["error"] == "2 row(s) without an id: not checked" and rows[2]["complete"] is False
     with pytest.raises(ValueError, match="no column for medication"):
         screen(frame, id_column="patient")
+
+
+def test_screen_starts_and_closes_its_own_local_cluster(tmp_path):
+    path = tmp_path / "rx.csv"
+    path.write_text("id,medication,age\na,baclofen,72\na,alcohol,72\nb,lisinopril,\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["screen", str(path), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0].startswith("interactions screen: 1 worker thread(s) at tcp://127.0.0.1:")
+    rows = pd.read_parquet(out).sort_values("id").to_dict("records")
+    assert [(r["id"], r["highest_severity"] if r["highest_severity"] == r["highest_severity"] else None, list(r["rules"])) for r in rows] == \
+        [("a", "major", ["alcohol-cns-depressant"]), ("b", None, [])]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--column", "patient=pid"], "--column patient=pid: expected ROLE=NAME with ROLE one of id, medication, dose, route, frequency, age, egfr"),
+    (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers sizes the local cluster; with --scheduler the cluster's own workers do the work"),
+    (["--input-format", "csv", "--column", "id=pid"], "the input must have columns for id ('pid'); optional: dose, route, frequency, age, egfr; its columns: id, medication"),
+])
+def test_screen_usage_errors(tmp_path, args, message):
+    path = tmp_path / "rx.csv"
+    path.write_text("id,medication\na,baclofen\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["screen", str(path), "--out", str(tmp_path / "out"), *args])
+    assert (result.exit_code, result.stderr.strip()) == (2, f"interactions: {message}")

@@ -102,7 +102,7 @@ def test_counts_go_most_severe_first(index):
 
 
 def test_help_shows_examples_exit_codes_and_scope(cli_run):
-    for command in ([], ["check"], ["batch"], ["serve"], ["explain"], ["drugs"], ["rules", "validate"]):
+    for command in ([], ["check"], ["batch"], ["screen"], ["serve"], ["explain"], ["drugs"], ["rules", "validate"]):
         out = cli_run(*command, "--help").stdout
         assert "Examples:" in out and "Exit codes:" in out and "What is checked:" in out, command
         assert "Not checked: bleeding, serotonin syndrome" in " ".join(out.split()), command
