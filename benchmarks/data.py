@@ -59,10 +59,29 @@ def random_lists(count: int, seed: int = 2026, low: int = 2, high: int = 15) -> 
 
 def write_jsonl(path, count: int, seed: int = 2026) -> None:
     """Write `count` JSONL check records."""
-    rng = random.Random(seed + 1)
     with open(path, "w", encoding="utf-8") as fh:
-        for i, items in enumerate(random_lists(count, seed)):
-            record = {"id": f"r{i}", "medications": [VOCABULARY[k][0] for k in items]}
-            if rng.random() < 0.5:
-                record["patient"] = {"age": rng.randint(20, 95), "egfr": rng.randint(15, 110)}
+        for rid, meds, patient in records(count, seed):
+            record = {"id": rid, "medications": meds}
+            if patient:
+                record["patient"] = patient
             fh.write(json.dumps(record) + "\n")
+
+
+def records(count: int, seed: int = 2026):
+    """Yield (id, medications, patient or None) for the `count` benchmark records (the lists write_jsonl writes)."""
+    rng = random.Random(seed + 1)
+    for i, items in enumerate(random_lists(count, seed)):
+        patient = {"age": rng.randint(20, 95), "egfr": rng.randint(15, 110)} if rng.random() < 0.5 else None
+        yield f"r{i}", [VOCABULARY[k][0] for k in items], patient
+
+
+def write_long_csv(path, count: int, seed: int = 2026) -> None:
+    """Write the same records as write_jsonl as a long CSV: id,medication,age,egfr, one row per medication."""
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "medication", "age", "egfr"])
+        for rid, meds, patient in records(count, seed):
+            age, egfr = (patient["age"], patient["egfr"]) if patient else ("", "")
+            writer.writerows([rid, med, age, egfr] for med in meds)

@@ -1,10 +1,11 @@
 """Run every benchmark in one go and print medians and ratios.
 
-    python benchmarks/run.py            # everything (about 3 minutes on 2 cores)
+    python benchmarks/run.py            # everything (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer runs, 20,000 batch records
+    python benchmarks/run.py --million  # also 1,000,000 records through screen (about 10 more minutes)
 
 Both tools are installed into clean virtual environments under benchmarks/out/
-(interactions from this checkout with its [server] extra; pddiansm 0.2.0 from
+(interactions from this checkout with its [server] and [dask] extras; pddiansm 0.2.0 from
 PyPI as a benchmark-only dependency), so neither pays for the other's
 site-packages. On a shared, noisy machine only ratios from the same run are
 comparable; absolute figures are reported next to the targets.
@@ -35,10 +36,14 @@ import data  # noqa: E402
 TARGETS = {
     "cold_check_ms": "<= 60 ms and >= 2x faster than pddiansm",
     "inproc_nine_per_s": ">= 20,000/s and >= 8x pddiansm",
-    "batch_2w_s": "<= 10 s for 100,000 records, peak RSS <= 150 MB",
+    "batch_2w_s": "<= 10 s for 100,000 records (full)",
+    "batch_rss_mb": "peak RSS <= 150 MB (all processes)",
+    "summary_1w": ">= 8x pddiansm's in-process rate (same lists, same run)",
+    "screen_vs_batch": ">= 60% of batch --workers 2 --detail summary",
     "compile_s": "<= 2 s",
     "cds_p99_ms": "p99 < 100 ms, 0 errors",
 }
+DETAILS = ("full", "findings", "summary")
 
 
 def env_python(name: str, install: list) -> Path:
@@ -142,10 +147,27 @@ print(json.dumps({"median_s": statistics.median(times), "drugs": len(data["drugs
 """
 
 
-def run_batch(python: Path, path: Path, workers: int) -> dict:
+def process_rss_kb(pid: int) -> dict:
+    """{pid: VmRSS in KB} for a process and its descendants (Linux /proc)."""
+    out, stack = {}, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[current] = int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def run_batch(python: Path, path: Path, workers: int, detail: str = "full") -> dict:
+    """One whole `interactions batch` process (start-up included), output to /dev/null; peak RSS of all its processes together."""
     start = time.perf_counter()
-    proc = subprocess.Popen([str(python.parent / "interactions"), "batch", str(path), "--workers", str(workers), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([str(python.parent / "interactions"), "batch", str(path), "--workers", str(workers), "--no-progress",
+                             "--detail", detail], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
     while proc.poll() is None:
         peak = max(peak, tree_rss_kb(proc.pid))
@@ -153,7 +175,60 @@ def run_batch(python: Path, path: Path, workers: int) -> dict:
     elapsed = time.perf_counter() - start
     summary = next(line for line in proc.stderr.read().decode().splitlines() if " records, " in line)
     records = int(summary.split(":")[1].split()[0])
-    return {"seconds": elapsed, "records": records, "records_per_s": records / elapsed, "peak_rss_mb": peak / 1024, "summary": summary}
+    return {"seconds": elapsed, "records": records, "records_per_s": records / elapsed, "peak_rss_mb": peak / 1024, "summary": summary,
+            "workers": workers, "detail": detail}
+
+
+def run_screen(python: Path, path: Path, workers: int) -> dict:
+    """One whole `interactions screen` process on a local cluster (cluster start included); the peak RSS of each process."""
+    import shutil
+
+    out = OUT / "screen-out.parquet"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(python.parent / "interactions"), "screen", str(path), "--out", str(out), "--workers", str(workers)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peaks: dict = {}
+    while proc.poll() is None:
+        for pid, kb in process_rss_kb(proc.pid).items():
+            peaks[pid] = max(peaks.get(pid, 0), kb)
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode()
+    summary = next((line for line in err.splitlines() if " records, " in line), None)
+    if summary is None:
+        raise RuntimeError(f"screen failed:\n{err}")
+    records = int(summary.split(":")[1].split()[0])
+    compute = float(summary.split("; ")[1].split(" s,")[0])
+    others = sorted((kb for pid, kb in peaks.items() if pid != proc.pid), reverse=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": elapsed, "records": records, "records_per_s": records / elapsed, "compute_s": compute,
+            "peak_main_mb": peaks.get(proc.pid, 0) / 1024, "peak_worker_mb": [kb / 1024 for kb in others[:workers]],
+            "summary": summary, "workers": workers}
+
+
+SPIN = r"""
+import sys, time
+from multiprocessing import Pool
+
+def spin(_):
+    start = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return time.perf_counter() - start
+
+if __name__ == "__main__":
+    alone = min(spin(0) for _ in range(3))
+    with Pool(2) as pool:
+        pair = min(max(pool.map(spin, [0, 1])) for _ in range(3))
+    print(2 * alone / pair)
+"""
+
+
+def two_process_speedup(python: Path) -> float:
+    """What two CPU-bound Python processes get done, relative to one, on this machine right now (2.0 is two free cores)."""
+    return float(subprocess.run([str(python), "-c", SPIN], capture_output=True, text=True, check=True).stdout)
 
 
 def free_port() -> int:
@@ -233,6 +308,7 @@ def cds_load(python: Path, requests: int = 2000, concurrency: int = 20) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs and a 20,000-record batch")
+    parser.add_argument("--million", action="store_true", help="also screen 1,000,000 records on a local 2-worker cluster")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     runs = 10 if args.quick else 15
@@ -242,11 +318,12 @@ def main() -> None:
     print("setting up venvs (interactions from this checkout, pddiansm 0.2.0 from PyPI) ...", flush=True)
     source = clean_copy()
     ours = env_python("venv-interactions", ["--force-reinstall", "--no-deps", str(source)])
-    subprocess.run([str(ours), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{source}[server]"], check=True)
+    subprocess.run([str(ours), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{source}[server,dask]"], check=True)
     script = ours.parent / "interactions"
     peer = env_python("venv-pddiansm", ["pddiansm==0.2.0"])
     peer_script = str(HERE / "peer_pddiansm.py")
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg_start": os.getloadavg()[0],
+                                 "two_process_speedup_start": two_process_speedup(ours)}}
 
     nine_en = [data.VOCABULARY[i][0] for i in data.NINE]
     nine_fr = [data.VOCABULARY[i][1] for i in data.NINE]
@@ -275,11 +352,32 @@ def main() -> None:
     inproc["ratio_cached_uncached"] = inproc["nine_computed_per_s"] / inproc["nine_uncached_per_s"]
     results["in_process"] = inproc
 
-    print(f"batch of {batch_records:,} JSONL records ...", flush=True)
+    print(f"batch of {batch_records:,} JSONL records, each --detail on 1 and 2 workers ...", flush=True)
     batch_file = OUT / f"batch-{batch_records}.jsonl"
     if not batch_file.exists():
         data.write_jsonl(batch_file, batch_records)
-    results["batch"] = {f"workers_{w}": run_batch(ours, batch_file, w) for w in (1, 2)}
+    results["batch"] = {f"{detail}_{w}": run_batch(ours, batch_file, w, detail) for detail in DETAILS for w in (1, 2)}
+    results["batch"]["workers_1"], results["batch"]["workers_2"] = results["batch"]["full_1"], results["batch"]["full_2"]
+
+    print(f"screen of the same {batch_records:,} records as a long CSV, local 2-worker cluster, against batch ...", flush=True)
+    long_file = OUT / f"long-{batch_records}.csv"
+    if not long_file.exists():
+        data.write_long_csv(long_file, batch_records)
+    results["screen"] = {
+        "batch_summary_2": run_batch(ours, long_file, 2, "summary"),
+        "screen_2": run_screen(ours, long_file, 2),
+        "batch_summary_2_again": run_batch(ours, long_file, 2, "summary"),
+    }
+    sc = results["screen"]
+    sc["ratio"] = sc["screen_2"]["records_per_s"] / statistics.mean([sc["batch_summary_2"]["records_per_s"], sc["batch_summary_2_again"]["records_per_s"]])
+    if args.million:
+        print("screen of 1,000,000 records (long CSV) on a local 2-worker cluster ...", flush=True)
+        million = OUT / "long-1000000.csv"
+        if not million.exists():
+            data.write_long_csv(million, 1_000_000)
+        results["million"] = run_screen(ours, million, 2)
+    results["machine"]["two_process_speedup_end"] = two_process_speedup(ours)
+    results["machine"]["loadavg_end"] = os.getloadavg()[0]
 
     print("compile ...", flush=True)
     results["compile"] = json.loads(subprocess.run([str(ours), "-c", COMPILE], capture_output=True, text=True, check=True, cwd=cwd).stdout)
@@ -303,11 +401,32 @@ def main() -> None:
     print(f"{'in-process, random 2-15 drug lists (/s)':<48} {p['random_computed_per_s']:>14,.0f}   (mean {p['mean_list_length']:.1f} drugs)")
     print(f"{'  pddiansm, same lists (/s)':<48} {p['pddiansm_random_per_s']:>14,.0f}")
     print(f"{'  ratio':<48} {p['ratio_random_computed']:>13.1f}x")
-    for w in (1, 2):
-        r = b[f"workers_{w}"]
-        label = f"batch {r['records']:,} records, {w} worker(s) (s)"
-        target = f"   {TARGETS['batch_2w_s']}" if w == 2 else ""
-        print(f"{label:<48} {r['seconds']:>14.1f}   {r['records_per_s']:,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB{target}")
+    for detail in DETAILS:
+        for w in (1, 2):
+            r = b[f"{detail}_{w}"]
+            label = f"batch {r['records']:,} JSONL, --detail {detail}, {w} worker(s) (s)"
+            target = f"   {TARGETS['batch_2w_s']}" if (detail, w) == ("full", 2) else ""
+            print(f"{label:<48} {r['seconds']:>6.1f}   {r['records_per_s']:>6,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB{target}")
+        print(f"{'  2 workers / 1 worker':<48} {b[f'{detail}_2']['records_per_s'] / b[f'{detail}_1']['records_per_s']:>13.2f}x")
+    print(f"{'  batch peak RSS, largest of the six (MB)':<48} {max(r['peak_rss_mb'] for k, r in b.items() if k[-2:] in ('_1', '_2')):>14.0f}   "
+          f"{TARGETS['batch_rss_mb']}")
+    summary_ratio = b["summary_1"]["records_per_s"] / p["pddiansm_random_per_s"]
+    print(f"{'  summary, 1 worker / pddiansm in-process':<48} {summary_ratio:>13.1f}x   {TARGETS['summary_1w']}")
+    sc = results["screen"]
+    for key, label in (("batch_summary_2", "batch --detail summary, long CSV, 2 workers"), ("screen_2", "screen, long CSV, local 2-worker cluster"),
+                       ("batch_summary_2_again", "batch --detail summary, again")):
+        r = sc[key]
+        extra = (f"compute {r['compute_s']:.1f} s; peak RSS main {r['peak_main_mb']:.0f} MB, workers "
+                 + ", ".join(f"{m:.0f}" for m in r["peak_worker_mb"]) + " MB") if key == "screen_2" else f"peak RSS {r['peak_rss_mb']:.0f} MB"
+        print(f"{label:<48} {r['seconds']:>6.1f}   {r['records_per_s']:>6,.0f} records/s, {extra}")
+    print(f"{'  screen / batch summary':<48} {sc['ratio']:>13.0%}    {TARGETS['screen_vs_batch']}")
+    if "million" in results:
+        r = results["million"]
+        print(f"{'screen, 1,000,000 records, 2 workers (s)':<48} {r['seconds']:>6.1f}   {r['records_per_s']:,.0f} records/s, compute {r['compute_s']:.1f} s; "
+              f"peak RSS main {r['peak_main_mb']:.0f} MB, per worker " + ", ".join(f"{m:.0f}" for m in r["peak_worker_mb"]) + " MB")
+    m = results["machine"]
+    print(f"{'machine: two processes get done / one (2.0 = two free cores)':<48} {m['two_process_speedup_start']:.2f}x at the start, "
+          f"{m['two_process_speedup_end']:.2f}x at the end; load average {m['loadavg_start']:.1f} -> {m['loadavg_end']:.1f}")
     print(f"{'compile full rule set (s)':<48} {results['compile']['median_s']:>14.2f}   {TARGETS['compile_s']}")
     print(f"{'CDS Hooks p50 / p99 (ms)':<48} {cds['p50_ms']:>6.1f} / {cds['p99_ms']:<6.1f}   "
           f"{cds['errors']} errors, {cds['requests_per_s']:.0f} req/s; {TARGETS['cds_p99_ms']}")

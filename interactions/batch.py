@@ -228,32 +228,31 @@ def request_from_rows(header: tuple, rows: list, label: str = "line") -> CheckRe
     medication reader, so every format gets one set of checks.
     """
     columns = {name: i for i, name in enumerate(header)}
-    at = {key: columns.get(key) for key in ("medication", "dose", "route", "frequency", *PATIENT_LIMITS)}
+    width = len(header)
+    med_at = columns["medication"]
+    optional = [(key, columns[key]) for key in ("dose", "route", "frequency") if key in columns]
+    patient = [(key, columns[key], low, high) for key, (low, high) in PATIENT_LIMITS.items() if key in columns]
     meds = []
     context: dict = {}
     seen: dict = {}  # column -> the text already read for it: age and egfr usually repeat on every row
-
-    def cell(cells, key) -> str:
-        i = at[key]
-        return cells[i].strip() if i is not None and i < len(cells) and cells[i] else ""
-
     for number, cells in rows:
         where = f"{label} {number}"
-        if len(cells) > len(header):
-            raise InputError(f"{where}: {len(cells)} columns, more than the {len(header)} in the header")
+        count = len(cells)
+        if count > width:
+            raise InputError(f"{where}: {count} columns, more than the {width} in the header")
         joined = "".join(cells)
         if not joined.isascii() and _SURROGATE.search(joined):
             raise InputError(f"{where}: not valid UTF-8")
-        name = cell(cells, "medication")
+        name = cells[med_at].strip() if med_at < count else ""
         if not name:
             raise InputError(f"{where}: empty 'medication'")
-        fields = {key: value for key in ("dose", "route", "frequency") if (value := cell(cells, key))}
+        fields = {key: value for key, i in optional if i < count and (value := cells[i].strip())}
         if not fields and joined.isascii() and len(name) <= MAX_MEDICATION_CHARS and "\x00" not in name:
             meds.append(MedicationInput(name, None, None, None, where))
         else:
             meds.append(parse_medication({"name": name, **fields}, where))
-        for key, (low, high) in PATIENT_LIMITS.items():
-            raw = cell(cells, key)
+        for key, i, low, high in patient:
+            raw = cells[i].strip() if i < count else ""
             if not raw or seen.get(key) == raw:
                 continue
             try:

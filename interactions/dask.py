@@ -176,7 +176,10 @@ def _screen_partition(part, rules: Rules, roles: tuple):
     part = part.sort_values(_ORDER, kind="stable")
     header = tuple(roles)
     ids = part[roles["id"]].tolist()
-    cells_by_column = [[_text(v, pd.isna) for v in part[name].tolist()] for name in roles.values()]
+    cells_by_column = [part[name].tolist() for name in roles.values()]
+    for n, values in enumerate(cells_by_column):
+        if not all(type(v) is str for v in values):  # text already (a CSV file): nothing to convert
+            cells_by_column[n] = [_text(v, pd.isna) for v in values]
     for i in part[_UNDECODABLE].to_numpy().nonzero()[0].tolist():
         cells_by_column[0][i] += "\udcff"  # a surrogate again (in the id cell): request_from_rows reports the row as not valid UTF-8
     groups: dict = {}
