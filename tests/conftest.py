@@ -104,6 +104,9 @@ class FhirStub:
 
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
+            # socketserver listens with a backlog of 5: sixteen connections opened at once would see SYNs dropped
+            # and retried a second later, past a test's fetch deadline.
+            request_queue_size = 128
 
             def handle_error(self, request, client_address):
                 # A client that hangs up (the service cutting a slow answer at its deadline) is expected; socketserver
