@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import re
 from collections import deque
 from datetime import date
@@ -463,9 +464,14 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
         writer.close()
     sent = [0] * workers
     received = [0] * workers
+    # Chunks are written in input order; a worker reports each one with the file offset it ended
+    # at. Counts join the tally only once every chunk before them is reported, so the tally and
+    # `whole` (where the last unbroken chunk ends) always describe the same prefix of the output.
+    reported: dict[int, tuple] = {}
+    whole = [0, _offset(fd)]  # chunks in the unbroken prefix, and the offset it ends at
 
-    def stopped(w: int, why: str) -> BatchError:
-        return BatchError(f"worker {w} stopped ({why}); output after record {tally.records} is missing")
+    def stopped(w: int, why: str) -> _WorkerStopped:
+        return _WorkerStopped(f"worker {w} stopped ({why})")
 
     def collect(in_flight: int, patience: float | None = None) -> None:
         """Count finished chunks until at most `in_flight` are still being checked.
@@ -480,18 +486,22 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
             for conn in ready:
                 w = readers[conn]
                 try:
-                    counts = conn.recv()
+                    message = conn.recv()
                 except EOFError:
                     procs[w].join(1.0)
                     if procs[w].exitcode == _PIPE_CLOSED:
                         raise BrokenPipeError("the reader of the output went away") from None
                     raise stopped(w, f"exit code {procs[w].exitcode}") from None
-                if isinstance(counts, OSError):
-                    raise counts  # the worker could not write the output
+                if isinstance(message, OSError):
+                    raise message  # the worker could not write the output
+                reported[received[w] * workers + w] = message
                 received[w] += 1
-                tally.add_counts(counts)
-                if on_chunk is not None:
-                    on_chunk()
+                while whole[0] in reported:
+                    counts, whole[1] = reported.pop(whole[0])
+                    whole[0] += 1
+                    tally.add_counts(counts)
+                    if on_chunk is not None:
+                        on_chunk()
 
     def send(w: int, item) -> None:
         try:
@@ -501,6 +511,7 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
             raise stopped(w, f"exit code {procs[w].exitcode}") from None
 
     finished = False
+    failure = None
     try:
         for number, chunk in enumerate(_chunks(records)):
             w = number % workers
@@ -512,6 +523,8 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
             send(w, None)
         collect(0)
         finished = True
+    except _WorkerStopped as exc:
+        failure = exc
     finally:
         if not finished:
             # Whatever was read before the failure has been handed out: let it be written, if
@@ -523,7 +536,7 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
                     pass
             try:
                 collect(0, patience=2.0)
-            except (BatchError, OSError):
+            except (BatchError, OSError, _WorkerStopped):
                 pass  # the first failure is the one reported
             for proc in procs:
                 proc.join(2.0)
@@ -531,6 +544,40 @@ def _write_parallel(records, fd, tally, fail_on, as_of, workers, rules_dir, cach
                     proc.terminate()
         for proc in procs:
             proc.join()
+        if not finished:
+            _cut_to(fd, whole[1])
+    if failure is not None:
+        raise BatchError(f"{failure}; output after record {tally.records} is missing") from None
+
+
+class _WorkerStopped(Exception):
+    """A worker died: raised inside _write_parallel, reported as a BatchError once the output is cut."""
+
+
+def _offset(fd: int) -> int | None:
+    """The descriptor's offset if it is a regular file (None for a pipe or a terminal)."""
+    import stat
+
+    try:
+        return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+
+
+def _cut_to(fd: int, end: int | None) -> None:
+    """Cut a regular file back to the end of its last whole chunk.
+
+    A worker that dies while writing (killed for memory, say) can leave half a chunk, half a JSON
+    line, after the last one it reported; a reader would take that for a record. A pipe cannot be
+    cut: there the error line and the exit code are what tell the reader the output is short.
+    """
+    if end is None:
+        return
+    try:
+        os.ftruncate(fd, end)
+        os.lseek(fd, end, os.SEEK_SET)
+    except OSError:
+        pass
 
 
 def _writer(number, index, tasks, results, turns, fd, fail_on, as_of, detail) -> None:
@@ -581,8 +628,9 @@ def _writer(number, index, tasks, results, turns, fd, fail_on, as_of, detail) ->
             except OSError as exc:
                 sink.send(exc)  # e.g. a full disk: the parent reports it as one line
                 os._exit(_WRITE_FAILED)
+            end = _offset(fd)  # read before the turn passes on, while the offset is still this chunk's end
             following.release()
-            sink.send(counts)
+            sink.send((counts, end))
 
     thread = threading.Thread(target=write_in_turn, daemon=True)
     thread.start()

@@ -250,6 +250,27 @@ def test_a_worker_that_dies_ends_the_batch_with_an_error_not_a_hang(tmp_path, mo
     assert len(lines_out) < 300
 
 
+def test_a_worker_killed_halfway_through_writing_leaves_no_half_line(tmp_path, monkeypatch):
+    # Killed for memory in the middle of a write: the file is cut back to the last whole chunk,
+    # so no reader can take half a JSON line for a record.
+    real_write = os.write
+    parent = os.getpid()
+
+    def half_then_die(fd, data):
+        if os.getpid() != parent and b'"id":300,' in bytes(data):
+            real_write(fd, bytes(data)[: len(data) // 2])
+            os._exit(9)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_then_die)  # inherited by the forked workers
+    data = b"".join(b'{"id": %d, "medications": ["baclofen", "alcohol"]}\n' % i for i in range(2000))
+    lines_out, tally, error = _parallel_run(tmp_path, data, "x.jsonl")
+    chunk_start = 300 - 300 % 64
+    assert error == f"worker 0 stopped (exit code 9); output after record {chunk_start} is missing", error
+    assert [json.loads(line)["id"] for line in lines_out] == list(range(chunk_start))
+    assert tally.records == chunk_start
+
+
 def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
     path = write(tmp_path, "s.jsonl", '{"id": "a", "medications": ["\\ud83d"]}\n{"id": "b", "medications": ["baclofen"]}\n')
     out = lines(cli_run("batch", str(path)))
