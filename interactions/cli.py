@@ -228,13 +228,10 @@ def batch(input_path, input_format, fail_on, rules_dir, workers, as_of, progress
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset at --out (otherwise it is an error).")
 def screen(inputs, out, scheduler, workers, input_format, columns, fail_on, rules_dir, overwrite):
     """Check a long table of medications on a Dask cluster; one Parquet row per record (needs the [dask] extra)."""
-    import logging
-
     try:
         import dask
-        from distributed import Client, LocalCluster
 
-        from .dask import ROLES, ScreenError, check_output, counts, read_long, write_parquet
+        from .dask import ROLES, ScreenError, check_output, counts, open_cluster, read_long, write_parquet
         from .dask import screen as screen_frame
     except ImportError as exc:
         _fail(f"screen needs extra packages ({exc.name} is missing): from a checkout, pip install '.[dask]'; "
@@ -255,14 +252,10 @@ def screen(inputs, out, scheduler, workers, input_format, columns, fail_on, rule
         check_output(out, overwrite)
     except ScreenError as exc:
         _fail(str(exc))
-    workers = workers or os.cpu_count() or 1
-    if scheduler:
-        cluster = None
-        client = _connect(Client, scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
+    try:
+        cluster, client = open_cluster(scheduler, workers or os.cpu_count() or 1)
+    except ScreenError as exc:
+        _fail(str(exc))
     try:
         threads = sum(client.nthreads().values())
         click.echo(f"interactions screen: {threads} worker thread(s) at {client.scheduler.address}", err=True)
@@ -278,40 +271,12 @@ def screen(inputs, out, scheduler, workers, input_format, columns, fail_on, rule
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            cluster.close()  # the local cluster this command started
     total = totals  # a Series: one sum per column of the counts
     tally.add_counts(_Counts(int(total["failing"]), int(total["findings"]), int(total["incomplete"]), int(total["errors"]), int(total["records"])))
     click.echo(tally.summary(), err=True)
     click.echo(f"interactions screen: wrote {out}; checked {index_scope(rules_dir)}", err=True)
     sys.exit(tally.exit_code())
-
-
-def _connect(client_class, address):
-    """Connect to a running scheduler, and check that its workers run this version of interactions."""
-    try:
-        client = client_class(address, timeout="30s")
-    except OSError as exc:
-        _fail(f"cannot reach the Dask scheduler at {address}: {exc}")
-    try:
-        versions = client.run(_installed_version)
-    except Exception as exc:  # noqa: BLE001 - e.g. interactions not installed on a worker
-        client.close()
-        _fail(f"a worker of {address} cannot run interactions ({type(exc).__name__}: {exc}); install the same version on every worker")
-    wrong = {worker: version for worker, version in versions.items() if version != __version__}
-    if wrong:
-        client.close()
-        _fail(f"workers run another version of interactions than {__version__}: "
-              + ", ".join(f"{w} has {v}" for w, v in sorted(wrong.items())))
-    if not versions:
-        client.close()
-        _fail(f"the Dask scheduler at {address} has no workers")
-    return client
-
-
-def _installed_version() -> str:
-    from interactions import __version__ as version
-
-    return version
 
 
 def index_scope(rules_dir) -> str:

@@ -308,3 +308,46 @@ def check_output(out: str, overwrite: bool) -> None:
 def write_parquet(result, out: str, overwrite: bool = False):
     """Return the lazy write of `result` as a Parquet dataset at `out` (a folder of part files)."""
     return result.to_parquet(out, write_index=False, schema=parquet_schema(result["id"].dtype), overwrite=overwrite, compute=False)
+
+
+def open_cluster(scheduler: str | None, workers: int):
+    """Return (cluster, client): a new LocalCluster of `workers` single-threaded processes on 127.0.0.1
+    (the caller closes both), or (None, a client of the running scheduler at `scheduler`).
+
+    Every worker of a running cluster must run this version of interactions: a stale worker
+    would answer with other code. A check is pure Python and holds the GIL, hence one thread
+    per local worker process.
+    """
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from . import __version__
+
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+        return cluster, Client(cluster)
+    try:
+        client = Client(scheduler, timeout="30s")
+    except OSError as exc:
+        raise ScreenError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    try:
+        versions = client.run(_installed_version)
+    except Exception as exc:  # noqa: BLE001 - e.g. interactions not installed on a worker
+        client.close()
+        raise ScreenError(f"a worker of {scheduler} cannot run interactions ({type(exc).__name__}: {exc}); "
+                          "install the same version on every worker") from None
+    wrong = {worker: version for worker, version in versions.items() if version != __version__}
+    if wrong or not versions:
+        client.close()
+        raise ScreenError(f"the Dask scheduler at {scheduler} has no workers" if not versions else
+                          f"workers run another version of interactions than {__version__}: "
+                          + ", ".join(f"{w} has {v}" for w, v in sorted(wrong.items())))
+    return None, client
+
+
+def _installed_version() -> str:
+    from interactions import __version__ as version
+
+    return version

@@ -191,3 +191,12 @@ def test_screen_usage_errors(tmp_path, args, message):
     path.write_text("id,medication\na,baclofen\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["screen", str(path), "--out", str(tmp_path / "out"), *args])
     assert (result.exit_code, result.stderr.strip()) == (2, f"interactions: {message}")
+
+
+def test_screen_refuses_a_cluster_whose_workers_run_another_version(cluster, long_csv, tmp_path, monkeypatch):
+    local, _ = cluster
+    monkeypatch.setattr("interactions.__version__", "9.9.9")  # as if this machine had been upgraded and the workers not
+    result = CliRunner().invoke(cli, ["screen", str(long_csv), "--out", str(tmp_path / "out"), "--scheduler", local.scheduler_address])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("interactions: workers run another version of interactions than 9.9.9: tcp://127.0.0.1:")
+    assert not (tmp_path / "out").exists()
