@@ -266,8 +266,10 @@ def read_long(paths, fmt: str = "auto", columns: dict | None = None, blocksize: 
         raise ScreenError(f"{', '.join(paths)}: {exc}") from None
     missing = [f"{role} ({names[role]!r})" if names[role] != role else role for role in ("id", "medication") if names[role] not in frame.columns]
     if missing:
+        hint = ("; it looks like check objects, one list per line: screen reads one row per medication, "
+                "and 'interactions batch' reads check objects") if "medications" in frame.columns else ""
         raise ScreenError(f"the input must have columns for {', '.join(missing)}; optional: {', '.join(ROLES[2:])}; "
-                          f"its columns: {', '.join(map(str, frame.columns))}")
+                          f"its columns: {', '.join(map(str, frame.columns))}{hint}")
     roles = {role: name for role, name in names.items() if name in frame.columns}
     return frame[list(dict.fromkeys(roles.values()))], roles
 
