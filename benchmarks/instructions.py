@@ -55,8 +55,10 @@ def one(n):
         check(nine, rules=index)
     elif kind == "random":
         check(lists[n % len(lists)], rules=index)
+    elif kind == "record-full":
+        process(index, records[n % len(records)], "minor", None)  # as older checkouts (--tree) take it
     else:
-        process(index, records[n % len(records)], "minor", None)
+        process(index, records[n % len(records)], "minor", None, kind.split("-", 1)[1])
 
 for n in range(1000):  # warm every memo the measured calls will use
     one(n)
@@ -96,11 +98,13 @@ def main() -> None:
     # The real interpreter, not a shell shim (pyenv), so that valgrind measures Python itself.
     python = os.path.realpath(sys.executable)
     print(f"interactions from {args.tree}" + (f", without the {args.without_cache} cache" if args.without_cache else ""))
-    labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check", "record": "batch record (parse, check, encode)"}
+    labels = {"nine": "computed nine-drug check", "random": "computed random 2-15-drug check",
+              "record-full": "batch record, --detail full (parse, check, encode)", "record-findings": "batch record, --detail findings",
+              "record-summary": "batch record, --detail summary"}
     for kind, label in labels.items():
         base = instructions(python, kind, 0, args.tree, args.without_cache)
         total = instructions(python, kind, args.runs, args.tree, args.without_cache)
-        print(f"{label:<40} {(total - base) / args.runs:>12,.0f} instructions")
+        print(f"{label:<52} {(total - base) / args.runs:>12,.0f} instructions")
 
 
 if __name__ == "__main__":

@@ -313,7 +313,8 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     runs = 10 if args.quick else 15
     seconds = 2.0 if args.quick else 5.0
-    batch_records = 20_000 if args.quick else 100_000
+    batch_records = 20_000 if args.quick else 50_000
+    batch_rounds = 2 if args.quick else 3
 
     print("setting up venvs (interactions from this checkout, pddiansm 0.2.0 from PyPI) ...", flush=True)
     source = clean_copy()
@@ -322,8 +323,7 @@ def main() -> None:
     script = ours.parent / "interactions"
     peer = env_python("venv-pddiansm", ["pddiansm==0.2.0"])
     peer_script = str(HERE / "peer_pddiansm.py")
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg_start": os.getloadavg()[0],
-                                 "two_process_speedup_start": two_process_speedup(ours)}}
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
 
     nine_en = [data.VOCABULARY[i][0] for i in data.NINE]
     nine_fr = [data.VOCABULARY[i][1] for i in data.NINE]
@@ -352,32 +352,50 @@ def main() -> None:
     inproc["ratio_cached_uncached"] = inproc["nine_computed_per_s"] / inproc["nine_uncached_per_s"]
     results["in_process"] = inproc
 
-    print(f"batch of {batch_records:,} JSONL records, each --detail on 1 and 2 workers ...", flush=True)
+    # Batch and screen in rounds, each round running every configuration once (and pddiansm's rate
+    # and the machine's two-process speed-up), so that each ratio compares runs minutes apart, not
+    # a quiet minute with a busy one; the figures are the medians over the rounds.
     batch_file = OUT / f"batch-{batch_records}.jsonl"
     if not batch_file.exists():
         data.write_jsonl(batch_file, batch_records)
-    results["batch"] = {f"{detail}_{w}": run_batch(ours, batch_file, w, detail) for detail in DETAILS for w in (1, 2)}
-    results["batch"]["workers_1"], results["batch"]["workers_2"] = results["batch"]["full_1"], results["batch"]["full_2"]
-
-    print(f"screen of the same {batch_records:,} records as a long CSV, local 2-worker cluster, against batch ...", flush=True)
     long_file = OUT / f"long-{batch_records}.csv"
     if not long_file.exists():
         data.write_long_csv(long_file, batch_records)
-    results["screen"] = {
-        "batch_summary_2": run_batch(ours, long_file, 2, "summary"),
-        "screen_2": run_screen(ours, long_file, 2),
-        "batch_summary_2_again": run_batch(ours, long_file, 2, "summary"),
+    rounds: list = []
+    for number in range(batch_rounds):
+        print(f"round {number + 1} of {batch_rounds}: batch of {batch_records:,} records, each --detail on 1 and 2 workers; "
+              "screen against batch; pddiansm ...", flush=True)
+        one = {"two_process_speedup": two_process_speedup(ours), "loadavg": os.getloadavg()[0]}
+        one["pddiansm_random_per_s"] = json.loads(subprocess.run([str(peer), peer_script, "rate", "3"], input=json.dumps(french),
+                                                                 capture_output=True, text=True, check=True).stdout)["median_checks_per_s"]
+        for detail in DETAILS:
+            for w in (1, 2):
+                one[f"{detail}_{w}"] = run_batch(ours, batch_file, w, detail)
+        one["csv_summary_2"] = run_batch(ours, long_file, 2, "summary")
+        one["screen_2"] = run_screen(ours, long_file, 2)
+        one["summary_1_over_pddiansm"] = one["summary_1"]["records_per_s"] / one["pddiansm_random_per_s"]
+        one["screen_over_batch"] = one["screen_2"]["records_per_s"] / one["csv_summary_2"]["records_per_s"]
+        rounds.append(one)
+    results["rounds"] = rounds
+    median = {key: statistics.median(r[key]["records_per_s"] for r in rounds) for key in rounds[0] if isinstance(rounds[0][key], dict)}
+    results["batch"] = {
+        "records": batch_records, "rounds": batch_rounds, "median_records_per_s": median,
+        "peak_rss_mb": max(r[key]["peak_rss_mb"] for r in rounds for key in r if isinstance(r[key], dict) and "peak_rss_mb" in r[key]),
+        "summary_1_over_pddiansm": statistics.median(r["summary_1_over_pddiansm"] for r in rounds),
+        "screen_over_batch": statistics.median(r["screen_over_batch"] for r in rounds),
+        "pddiansm_random_per_s": statistics.median(r["pddiansm_random_per_s"] for r in rounds),
+        "two_process_speedup": [r["two_process_speedup"] for r in rounds],
+        "screen_peak_worker_mb": max(m for r in rounds for m in r["screen_2"]["peak_worker_mb"]),
+        "screen_peak_main_mb": max(r["screen_2"]["peak_main_mb"] for r in rounds),
     }
-    sc = results["screen"]
-    sc["ratio"] = sc["screen_2"]["records_per_s"] / statistics.mean([sc["batch_summary_2"]["records_per_s"], sc["batch_summary_2_again"]["records_per_s"]])
     if args.million:
         print("screen of 1,000,000 records (long CSV) on a local 2-worker cluster ...", flush=True)
         million = OUT / "long-1000000.csv"
         if not million.exists():
             data.write_long_csv(million, 1_000_000)
         results["million"] = run_screen(ours, million, 2)
-    results["machine"]["two_process_speedup_end"] = two_process_speedup(ours)
-    results["machine"]["loadavg_end"] = os.getloadavg()[0]
+        results["million"]["two_process_speedup"] = two_process_speedup(ours)
+        results["million_batch"] = run_batch(ours, million, 2, "summary")  # the same file, minutes later
 
     print("compile ...", flush=True)
     results["compile"] = json.loads(subprocess.run([str(ours), "-c", COMPILE], capture_output=True, text=True, check=True, cwd=cwd).stdout)
@@ -401,32 +419,29 @@ def main() -> None:
     print(f"{'in-process, random 2-15 drug lists (/s)':<48} {p['random_computed_per_s']:>14,.0f}   (mean {p['mean_list_length']:.1f} drugs)")
     print(f"{'  pddiansm, same lists (/s)':<48} {p['pddiansm_random_per_s']:>14,.0f}")
     print(f"{'  ratio':<48} {p['ratio_random_computed']:>13.1f}x")
+    med = b["median_records_per_s"]
+    print(f"batch, {b['records']:,} records, median of {b['rounds']} rounds (records/s; whole process, start-up included):")
     for detail in DETAILS:
-        for w in (1, 2):
-            r = b[f"{detail}_{w}"]
-            label = f"batch {r['records']:,} JSONL, --detail {detail}, {w} worker(s) (s)"
-            target = f"   {TARGETS['batch_2w_s']}" if (detail, w) == ("full", 2) else ""
-            print(f"{label:<48} {r['seconds']:>6.1f}   {r['records_per_s']:>6,.0f} records/s, peak RSS {r['peak_rss_mb']:.0f} MB{target}")
-        print(f"{'  2 workers / 1 worker':<48} {b[f'{detail}_2']['records_per_s'] / b[f'{detail}_1']['records_per_s']:>13.2f}x")
-    print(f"{'  batch peak RSS, largest of the six (MB)':<48} {max(r['peak_rss_mb'] for k, r in b.items() if k[-2:] in ('_1', '_2')):>14.0f}   "
-          f"{TARGETS['batch_rss_mb']}")
-    summary_ratio = b["summary_1"]["records_per_s"] / p["pddiansm_random_per_s"]
-    print(f"{'  summary, 1 worker / pddiansm in-process':<48} {summary_ratio:>13.1f}x   {TARGETS['summary_1w']}")
-    sc = results["screen"]
-    for key, label in (("batch_summary_2", "batch --detail summary, long CSV, 2 workers"), ("screen_2", "screen, long CSV, local 2-worker cluster"),
-                       ("batch_summary_2_again", "batch --detail summary, again")):
-        r = sc[key]
-        extra = (f"compute {r['compute_s']:.1f} s; peak RSS main {r['peak_main_mb']:.0f} MB, workers "
-                 + ", ".join(f"{m:.0f}" for m in r["peak_worker_mb"]) + " MB") if key == "screen_2" else f"peak RSS {r['peak_rss_mb']:.0f} MB"
-        print(f"{label:<48} {r['seconds']:>6.1f}   {r['records_per_s']:>6,.0f} records/s, {extra}")
-    print(f"{'  screen / batch summary':<48} {sc['ratio']:>13.0%}    {TARGETS['screen_vs_batch']}")
+        one, two = med[f"{detail}_1"], med[f"{detail}_2"]
+        print(f"{'  --detail ' + detail + ', 1 / 2 workers':<48} {one:>6,.0f} / {two:>6,.0f}   2 workers: {two / one:.2f}x one")
+    print(f"{'  full, 2 workers, scaled to 100,000 records (s)':<48} {100_000 / med['full_2']:>14.1f}   {TARGETS['batch_2w_s']}")
+    print(f"{'  peak RSS, any batch run (MB)':<48} {b['peak_rss_mb']:>14.0f}   {TARGETS['batch_rss_mb']}")
+    print(f"{'  pddiansm in-process, same lists (/s)':<48} {b['pddiansm_random_per_s']:>14,.0f}")
+    print(f"{'  summary, 1 worker / pddiansm (median of rounds)':<48} {b['summary_1_over_pddiansm']:>13.1f}x   {TARGETS['summary_1w']}")
+    print(f"{'  batch --detail summary, long CSV, 2 workers':<48} {med['csv_summary_2']:>14,.0f}")
+    print(f"{'  screen, long CSV, local 2-worker cluster':<48} {med['screen_2']:>14,.0f}   "
+          f"peak RSS: main {b['screen_peak_main_mb']:.0f} MB, worker {b['screen_peak_worker_mb']:.0f} MB")
+    print(f"{'  screen / batch (median of rounds)':<48} {b['screen_over_batch']:>13.0%}    {TARGETS['screen_vs_batch']}")
+    print(f"{'  machine: two processes / one, per round':<48} " + ", ".join(f"{x:.2f}x" for x in b["two_process_speedup"])
+          + "   (2.0 = two free cores)")
     if "million" in results:
         r = results["million"]
-        print(f"{'screen, 1,000,000 records, 2 workers (s)':<48} {r['seconds']:>6.1f}   {r['records_per_s']:,.0f} records/s, compute {r['compute_s']:.1f} s; "
-              f"peak RSS main {r['peak_main_mb']:.0f} MB, per worker " + ", ".join(f"{m:.0f}" for m in r["peak_worker_mb"]) + " MB")
-    m = results["machine"]
-    print(f"{'machine: two processes get done / one (2.0 = two free cores)':<48} {m['two_process_speedup_start']:.2f}x at the start, "
-          f"{m['two_process_speedup_end']:.2f}x at the end; load average {m['loadavg_start']:.1f} -> {m['loadavg_end']:.1f}")
+        print(f"{'screen, 1,000,000 records, 2 workers (s)':<48} {r['seconds']:>14.1f}   {r['records_per_s']:,.0f} records/s, compute "
+              f"{r['compute_s']:.1f} s; peak RSS main {r['peak_main_mb']:.0f} MB, per worker "
+              + ", ".join(f"{m:.0f}" for m in r["peak_worker_mb"]) + f" MB; machine {r['two_process_speedup']:.2f}x")
+        q = results["million_batch"]
+        print(f"{'  batch --detail summary, same file, 2 workers (s)':<48} {q['seconds']:>14.1f}   {q['records_per_s']:,.0f} records/s, "
+              f"peak RSS {q['peak_rss_mb']:.0f} MB; screen / batch {r['records_per_s'] / q['records_per_s']:.0%}")
     print(f"{'compile full rule set (s)':<48} {results['compile']['median_s']:>14.2f}   {TARGETS['compile_s']}")
     print(f"{'CDS Hooks p50 / p99 (ms)':<48} {cds['p50_ms']:>6.1f} / {cds['p99_ms']:<6.1f}   "
           f"{cds['errors']} errors, {cds['requests_per_s']:.0f} req/s; {TARGETS['cds_p99_ms']}")
