@@ -124,20 +124,23 @@ def _line(index: Index, med: MedicationInput) -> _Resolved:
     return _Resolved(result=result, parts=parts, uses=tuple(_merge(index, [p]) for p in parts), warnings=warnings)
 
 
-def _given(line, med: MedicationInput) -> _Resolved:
-    """Resolve a line through the line cache, keyed without `ref`, then hand it back with this list's `ref`.
+def _unplaced(med: MedicationInput) -> MedicationInput:
+    """The line cache's key for a medication: the medication without `ref`.
 
     `ref` says where a line came from ("line 5" of a CSV file, "MedicationRequest/123"), so it
     differs on every row: as part of the key, no CSV or FHIR line was ever a cache hit, and the
     cache filled with lines that never came back (a 20,000-record long CSV: 2.75 ms a record
     and 157 MB, against 0.7 ms and 31 MB for the same lists as JSONL, whose refs repeat).
+    The report gives each medication its own `ref` back (check).
     """
     if med.ref is None:
-        return line(med)
-    # Positional constructors: namedtuple._replace costs more than the cache lookup it serves.
-    text, dose, route, frequency, _, code = med
-    resolved = line(MedicationInput(text, dose, route, frequency, None, code))
-    return _Resolved(MedicationResult(med, resolved.result.resolution), resolved.parts, resolved.uses, resolved.warnings)
+        return med
+    return MedicationInput(text=med.text, dose=med.dose, route=med.route, frequency=med.frequency, code=med.code)
+
+
+def _placed(meds: tuple, lines: tuple) -> tuple:
+    """The MedicationResults of a list, each with the medication as given (its `ref` included)."""
+    return tuple(line.result if line.result.given is med else MedicationResult(med, line.result.resolution) for med, line in zip(meds, lines, strict=True))
 
 
 def _not_taken(index: Index, res: Resolution) -> Resolution:
@@ -186,7 +189,7 @@ def _uses(index: Index, lines: tuple) -> tuple[dict, set, dict]:
     for position, line in enumerate(lines):
         products = line.result.resolution.products
         for part, involved in zip(line.parts, line.uses, strict=True):
-            product = next((i for i, group in enumerate(products) if part.drug in group), 0)
+            product = next((i for i, group in enumerate(products) if part.drug in group), 0) if products else 0
             positions.setdefault(part.drug, set()).add((position, product))
             if part.has_strength:
                 strength.add(part.drug)
@@ -276,11 +279,12 @@ class _Checker:
         outcome_of = index.cached(_pair_outcome, PAIR_CACHE)
         winners = defaultdict(list)  # rule id -> [outcome, ...]
         for i, (drug_a, key_a) in enumerate(keyed):
+            lines_a = positions[drug_a]
+            one_line = len(lines_a) == 1
             for drug_b, key_b in keyed[i + 1:]:
                 if drug_a == drug_b:
                     continue  # a drug never interacts with itself
-                lines_a = positions[drug_a]
-                if len(lines_a) == 1 and lines_a == positions[drug_b]:
+                if one_line and lines_a == positions[drug_b]:
                     continue  # the ingredients of one product were formulated together (CLINICAL.md C)
                 outcome = outcome_of(key_a, key_b, excluded)
                 if outcome:
@@ -545,14 +549,14 @@ def check(index: Index, request: CheckRequest, skipped: tuple = (), notes: tuple
     (instructions per benchmark batch record: see benchmarks/README.md).
     """
     line = index.cached(_line, LINE_CACHE)
-    current = tuple(_given(line, med) for med in request.medications)
-    previous = tuple(_given(line, med) for med in request.previous)
+    current = tuple([line(_unplaced(med)) for med in request.medications])
+    previous = tuple([line(_unplaced(med)) for med in request.previous])
     checker = _Checker(index, request, current, previous, explain)
     checker.run()
     findings = sorted(checker.findings, key=lambda f: (-SEVERITY_RANK[f.severity], index.rules[f.id].get("rank", 0), f.id, f.drugs))
     return Report(
-        medications=tuple(r.result for r in current),
-        previous=tuple(r.result for r in previous),
+        medications=_placed(request.medications, current),
+        previous=_placed(request.previous, previous) if previous else (),
         patient=request.patient,
         findings=tuple(findings),
         context_needed=tuple(sorted(set(checker.context_needed))),
