@@ -3,7 +3,8 @@
 A condition is a mapping such as `{age_at_least: 65}` or
 `{daily_dose_at_least: {value: 20, unit: "mg"}, route: ["oral"]}`; every key must hold.
 Patient keys (age, eGFR) work on every rule; dose and route keys need a rule about
-one subject drug, which has a dose and a route.
+one subject drug, which has a dose and a route. `involves` holds when one of the named
+drugs is among the finding's drugs (e.g. a note for buprenorphine or methadone only).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ WHEN_FIELDS = {
     "egfr_below": ("egfr-threshold", False),
     "daily_dose_at_least": ("quantity", False),
     "route": ("routes", False),
+    "involves": ("drug-ids", False),
 }
 ESCALATION_FIELDS = {"when": ("when", True), "severity": ("severity", True), "reason": ("string", True), "references": ("refs", True)}
 NOTE_FIELDS = {"when": ("when", True), "text": ("string", True), "references": ("refs", True)}
@@ -25,8 +27,8 @@ NOTE_FIELDS = {"when": ("when", True), "text": ("string", True), "references": (
 SUBJECT_KEYS = ("daily_dose_at_least", "route")
 
 
-class Context(namedtuple("Context", "patient daily route", defaults=(None, None))):
-    """What a condition is evaluated against: the patient, and the subject drug's daily dose and route."""
+class Context(namedtuple("Context", "patient daily route drugs", defaults=(None, None, ()))):
+    """What a condition is evaluated against: the patient, the subject drug's daily dose and route, and the finding's drugs."""
 
     __slots__ = ()
 
@@ -60,6 +62,8 @@ def holds(cond: dict, ctx: Context) -> tuple[bool, list]:
             failed = True
     if "route" in cond and ctx.route not in cond["route"]:
         failed = True
+    if "involves" in cond and not any(d in ctx.drugs for d in cond["involves"]):
+        failed = True
     if "daily_dose_at_least" in cond:
         limit = cond["daily_dose_at_least"]
         value = to_unit(ctx.daily, limit["unit"]) if ctx.daily else None
@@ -82,6 +86,8 @@ def describe(cond: dict) -> str:
         parts.append(f"daily dose >= {num(cond['daily_dose_at_least']['value'])} {cond['daily_dose_at_least']['unit']}")
     if "route" in cond:
         parts.append(f"route {' or '.join(cond['route'])}")
+    if "involves" in cond:
+        parts.append(f"with {' or '.join(cond['involves'])}")
     return " and ".join(parts)
 
 

@@ -66,7 +66,7 @@ def parquet_schema(id_dtype):
 
 def screen(frame, *, id_column: str = "id", medication_column: str = "medication", dose_column: str | None = "dose",
            route_column: str | None = "route", frequency_column: str | None = "frequency", age_column: str | None = "age",
-           egfr_column: str | None = "egfr", rules=None, npartitions: int | None = None):
+           egfr_column: str | None = "egfr", rules=None, npartitions: int | None = None, shuffle_method: str = "tasks"):
     """Check every record of a long-format Dask DataFrame; return a Dask DataFrame with one row per record.
 
     `frame` has one row per medication. The rows of one id form one record, in the order they
@@ -75,7 +75,10 @@ def screen(frame, *, id_column: str = "id", medication_column: str = "medication
     Missing values are empty cells. `rules` is a compiled index (interactions.load_rules());
     by default the built-in rules. It travels to each worker once, so workers need this package
     but not the rules folder. `npartitions` sets how many partitions the records are shuffled
-    into (default: as many as `frame` has).
+    into (default: as many as `frame` has). `shuffle_method` is Dask's: "tasks" by default, since
+    on 200,000 records and 2 workers it ran in 60 s with workers peaking at 316-354 MB, where
+    Dask's default "p2p" took 78 s and 521-715 MB, growing with every partition run (1.4 GB a
+    worker after 1,000,000 records); see benchmarks/README.md. "p2p" may suit very large clusters.
 
     The result has the columns id, highest_severity, rules (list), drugs (list), complete and
     error, with the values of `interactions batch --detail summary`. A record that cannot be
@@ -97,7 +100,7 @@ def screen(frame, *, id_column: str = "id", medication_column: str = "medication
     roles = {role: name for role, name in wanted.items() if name is not None and name in frame.columns}
     columns = list(dict.fromkeys(roles.values()))
     numbered = frame[columns].map_partitions(_number_rows, meta=_numbered_meta(frame[columns]))
-    shuffled = numbered.shuffle(on=id_column, npartitions=npartitions)
+    shuffled = numbered.shuffle(on=id_column, npartitions=npartitions, shuffle_method=shuffle_method)
     shipped = dask.delayed(Rules(rules.data), name=f"interactions-rules-{rules.digest[:16]}", pure=True)
     meta = pd.DataFrame({"id": pd.Series([], dtype=frame[id_column].dtype), "highest_severity": pd.Series([], dtype=object),
                          "rules": pd.Series([], dtype=object), "drugs": pd.Series([], dtype=object),

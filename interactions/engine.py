@@ -289,7 +289,6 @@ class _Checker:
                 outcome = outcome_of(key_a, key_b, excluded)
                 if outcome:
                     winners[outcome.rule].append(outcome)
-        ctx = Context(self.patient)
         for rid, hits in winners.items():
             rule = index.rules[rid]
             drugs = sorted({d for o in hits for d in o.drugs})
@@ -298,6 +297,7 @@ class _Checker:
             if "escalate" not in rule and "notes" not in rule:
                 self.add(rule, drugs, [o.path for o in hits], related=related, why=why)
                 continue
+            ctx = Context(self.patient, drugs=drugs)
             esc = escalate(rule, ctx)
             texts, note_refs = notes(rule, ctx)
             self.add(rule, drugs, [o.path for o in hits], severity=esc.severity, reasons=esc.reasons, notes=texts,

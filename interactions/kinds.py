@@ -72,7 +72,9 @@ def _context_finding(checker, rule, drug, path, reasons, ctx: Context, others=()
 
 def _contexts(checker, use) -> list:
     """One condition context per route the drug is on, the main route first."""
-    return [Context(checker.patient, r.daily_dose, r.route) for r in use.routes] or [Context(checker.patient, use.daily_dose, use.route)]
+    drugs = (use.drug,)
+    return ([Context(checker.patient, r.daily_dose, r.route, drugs) for r in use.routes]
+            or [Context(checker.patient, use.daily_dose, use.route, drugs)])
 
 
 def _burden(checker, rule) -> None:
@@ -80,7 +82,7 @@ def _burden(checker, rule) -> None:
     members = checker.members(rule)
     if len(members) < rule["min_drugs"]:
         return
-    esc = escalate(rule, Context(checker.patient))
+    esc = escalate(rule, Context(checker.patient, drugs=tuple(m[0] for m in members)))
     names = sorted(checker.name(m[0]) for m in members)
     why = f"{', '.join(names)}: {len(names)} drugs of the class '{checker.class_name(rule['class'])}' together"
     checker.add(rule, [m[0] for m in members], [m[1] for m in members], severity=esc.severity, reasons=esc.reasons,
@@ -121,7 +123,7 @@ def _dose_limit(checker, rule) -> None:
             reasons = [f"{rule['severity']} because {allowed}{num(value)} {limit['unit']}/day ({use.route}) > {num(limit['value'])} {limit['unit']}/day"]
             why = (f"{use.route} {checker.name(drug)} at {allowed}{num(value)} {limit['unit']}/day, "
                    f"above the {num(limit['value'])} {limit['unit']}/day maximum")
-            _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route), why=why)
+            _context_finding(checker, rule, drug, path, reasons, Context(checker.patient, use.daily_dose, use.route, (drug,)), why=why)
 
 
 def _discontinuation(checker, rule) -> None:
@@ -144,7 +146,7 @@ def _discontinuation(checker, rule) -> None:
             reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: "
                        f"the {before.route} route is being stopped"]
             why = f"{before.route} {checker.name(drug)} was on the previous list; this list has it only {now.route}"
-            _stopped(checker, rule, drug, path, severity, reasons, [], previous, Context(checker.patient, before.daily_dose, before.route), why)
+            _stopped(checker, rule, drug, path, severity, reasons, [], previous, Context(checker.patient, before.daily_dose, before.route, (drug,)), why)
     if checker.members(rule):
         # Something still reaches the subject (e.g. one benzodiazepine replaced by
         # another): that is a switch, not abrupt stopping.
@@ -163,7 +165,7 @@ def _discontinuation(checker, rule) -> None:
             context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
         routes = ", ".join(r.route for r in use.routes if r.route_source != "default")
         why = f"{checker.name(drug)}{f' ({routes})' if routes else ''} was on the previous list and is not on this one"
-        _stopped(checker, rule, drug, path, severity, reasons, context, stopped, Context(checker.patient, use.daily_dose, use.route), why)
+        _stopped(checker, rule, drug, path, severity, reasons, context, stopped, Context(checker.patient, use.daily_dose, use.route, (drug,)), why)
 
 
 def _stopped(checker, rule, drug, path, severity, reasons, context, uses, ctx: Context, why: str) -> None:

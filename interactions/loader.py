@@ -331,5 +331,8 @@ def _check_rules(rs: RuleSet, problems: list, check_sources) -> None:
                 when = item["when"]
                 if any(k in when for k in SUBJECT_KEYS) and not kind.uses_subject_conditions:
                     problems.append(Problem(entry.path, line, f"{label}: {key}: 'daily_dose_at_least' and 'route' need a rule with a subject"))
+                for drug, at in when.get("involves", ()):
+                    if drug not in rs.drugs:
+                        problems.append(Problem(entry.path, at, f"{label}: {key}: involves: unknown drug '{drug}'{did_you_mean(drug, rs.drugs)}"))
 
 

@@ -291,6 +291,7 @@ TYPES: dict = {
     "age": number(minimum=0, maximum=150),
     "egfr-threshold": number(minimum=1, maximum=300),
     "drug-count": number(minimum=2, maximum=50, integer=True),
+    "drug-ids": list_of(ident, min_items=1),
     "two-sides": list_of(side, min_items=2, max_items=2),
     "severity-by-route": map_of(enum(ROUTES), enum(SEVERITIES)),
     "route-texts": map_of(enum(ROUTES), string),

@@ -33,6 +33,11 @@ UNKNOWN = Patient()
         ({"age_at_least": 65, "egfr_below": 30}, Context(Patient(age=40)), (False, [])),
         ({"age_at_least": 65, "egfr_below": 30}, Context(Patient(age=70)), (False, ["eGFR"])),
         ({"age_at_least": 65, "egfr_below": 30}, Context(UNKNOWN), (False, ["age", "eGFR"])),
+        # `involves`: one of the named drugs is among the finding's drugs.
+        ({"involves": ["buprenorphine", "methadone"]}, Context(OLD, drugs=("lorazepam", "methadone")), (True, [])),
+        ({"involves": ["buprenorphine", "methadone"]}, Context(OLD, drugs=("lorazepam", "oxycodone")), (False, [])),
+        ({"involves": ["buprenorphine"]}, Context(OLD), (False, [])),
+        ({"involves": ["methadone"], "age_at_least": 65}, Context(YOUNG, drugs=("methadone",)), (False, [])),
     ],
 )
 def test_holds(cond, ctx, expected):
@@ -42,6 +47,7 @@ def test_holds(cond, ctx, expected):
 def test_describe_reads_as_words():
     cond = {"age_at_least": 65, "egfr_below": 30.5, "daily_dose_at_least": {"value": 20, "unit": "mg"}, "route": ["oral", "buccal"]}
     assert describe(cond) == "age >= 65 and eGFR < 30.5 and daily dose >= 20 mg and route oral or buccal"
+    assert describe({"involves": ["buprenorphine", "methadone"]}) == "with buprenorphine or methadone"
 
 
 RULE = {

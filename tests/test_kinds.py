@@ -41,7 +41,7 @@ def test_pair_side_route_restricts_that_side(index):
 
 
 def test_pair_escalate_and_notes_are_honoured(rules_copy, tmp_path):
-    edit_rule(rules_copy, "opioid-benzodiazepine", 'references: ["fda-dsc-2016-08-31"', '''escalate:
+    edit_rule(rules_copy, "opioid-gabapentinoid", 'references: ["fda-dsc-2019-12-19"', '''escalate:
       - when: {age_at_least: 65}
         severity: "contraindicated"
         reason: "age {age} >= 65"
@@ -50,15 +50,15 @@ def test_pair_escalate_and_notes_are_honoured(rules_copy, tmp_path):
       - when: {egfr_below: 30}
         text: "eGFR {egfr} is below 30."
         references: ["beers-2023-table-5"]
-    references: ["fda-dsc-2016-08-31"''')
+    references: ["fda-dsc-2019-12-19"''')
     index = load_index(rules_copy)
-    old = findings(index, ["oxycodone", "lorazepam"], patient={"age": 80, "egfr": 20})["opioid-benzodiazepine"]
+    old = findings(index, ["oxycodone", "gabapentin"], patient={"age": 80, "egfr": 20})["opioid-gabapentinoid"]
     assert old.severity == "contraindicated"
     assert old.reasons == ("contraindicated because age 80 >= 65",)
     assert old.notes == ("eGFR 20 is below 30.",)
-    young = findings(index, ["oxycodone", "lorazepam"], patient={"age": 40, "egfr": 90})["opioid-benzodiazepine"]
+    young = findings(index, ["oxycodone", "gabapentin"], patient={"age": 40, "egfr": 90})["opioid-gabapentinoid"]
     assert (young.severity, young.reasons, young.notes) == ("major", (), ())
-    unknown = findings(index, ["oxycodone", "lorazepam"])["opioid-benzodiazepine"]
+    unknown = findings(index, ["oxycodone", "gabapentin"])["opioid-gabapentinoid"]
     assert unknown.severity == "major"
     assert unknown.context_needed == ("age not given: would be contraindicated when age >= 65",)
 
@@ -168,14 +168,14 @@ def test_each_kind_is_evaluated_one_way(kind):
 
 
 def test_dose_conditions_on_a_rule_without_a_subject_are_rejected(rules_copy, cli_run):
-    edit_rule(rules_copy, "opioid-benzodiazepine", 'references: ["fda-dsc-2016-08-31"', '''notes:
+    edit_rule(rules_copy, "opioid-gabapentinoid", 'references: ["fda-dsc-2019-12-19"', '''notes:
       - when: {daily_dose_at_least: {value: 20, unit: "mg"}}
         text: "high dose"
         references: ["beers-2023-table-5"]
-    references: ["fda-dsc-2016-08-31"''')
+    references: ["fda-dsc-2019-12-19"''')
     result = cli_run("rules", "validate", "--rules", str(rules_copy))
     assert result.exit_code == 2
-    assert re.search(r"rules\.yaml:\d+: rule 'opioid-benzodiazepine': notes: 'daily_dose_at_least' and 'route' need a rule with a subject", result.stdout)
+    assert re.search(r"rules\.yaml:\d+: rule 'opioid-gabapentinoid': notes: 'daily_dose_at_least' and 'route' need a rule with a subject", result.stdout)
 
 
 ADVICE_THAT_CHANGES_A_DOSE = ("stop", "reduce", "keep one", "lowest", "minimise", "each", "adjust", "taper")
@@ -207,3 +207,26 @@ def test_discontinuation_escalate_and_notes_are_honoured(rules_copy):
     assert (old.severity, old.reasons) == ("contraindicated", ("contraindicated because age 80 >= 65",))
     young = findings(index, ["lisinopril"], previous=["lorazepam 1 mg bid"], patient={"age": 40})["benzodiazepine-discontinuation"]
     assert young.severity == "major"
+
+
+def test_a_note_about_drugs_the_rules_do_not_know_is_rejected_at_its_line(rules_copy, cli_run):
+    edit_rule(rules_copy, "opioid-benzodiazepine", 'involves: ["buprenorphine", "methadone"]', 'involves: ["buprenorphine", "methadon"]')
+    result = cli_run("rules", "validate", "--rules", str(rules_copy))
+    assert result.exit_code == 2
+    line = next(n for n, text in enumerate((rules_copy / "rules.yaml").read_text().splitlines(), 1) if '"methadon"]' in text)
+    assert f"rules.yaml:{line}: rule 'opioid-benzodiazepine': notes: involves: unknown drug 'methadon' (did you mean 'methadone'?)" in result.stdout
+
+
+@pytest.mark.parametrize("meds, rule, noted", [
+    (["buprenorphine 8 mg SL daily", "lorazepam 1 mg"], "opioid-benzodiazepine", True),
+    (["Suboxone 8-2 mg film", "Xanax 0.5 mg"], "opioid-benzodiazepine", True),
+    (["methadone 60 mg daily", "zolpidem 10 mg"], "opioid-cns-depressant", True),
+    (["oxycodone 5 mg", "lorazepam 1 mg"], "opioid-benzodiazepine", False),
+    (["oxycodone 5 mg", "zolpidem 10 mg"], "opioid-cns-depressant", False),
+])
+def test_the_do_not_withhold_advice_is_given_for_buprenorphine_and_methadone_only(index, meds, rule, noted):
+    # FDA 2017-09-20 is about medication-assisted treatment; for oxycodone it would be noise.
+    finding = findings(index, meds)[rule]
+    advice = [n for n in finding.notes if "should not be withheld" in n]
+    assert bool(advice) == noted
+    assert ("fda-dsc-2017-09-20" in [r.id for r in finding.references]) == noted
