@@ -308,9 +308,11 @@ def index_scope(rules_dir) -> str:
               help="Seconds for one fetch from a FHIR server, from connecting to the last byte.")
 @click.option("--max-fetches", default=16, show_default=True, type=click.IntRange(1, 1024),
               help="Fetches from FHIR servers running at once in the whole service (4 at most per call).")
+@click.option("--page/--no-page", default=None,
+              help="Serve the pharmacist's web page at / (and /check.json). Default: on for a loopback --host, off otherwise.")
 def serve(host, port, rules_dir, max_body, read_timeout, header_timeout, keep_alive_timeout, max_connections, cors_origins, jwt_config,
-          allow_fhir_servers, fetch_timeout, max_fetches):
-    """Run the CDS Hooks service (needs: pip install 'interactions[server]')."""
+          allow_fhir_servers, fetch_timeout, max_fetches, page):
+    """Run the CDS Hooks service and the pharmacist's web page (needs: pip install 'interactions[server]')."""
     import json
     import re
 
@@ -336,15 +338,23 @@ def serve(host, port, rules_dir, max_body, read_timeout, header_timeout, keep_al
         problems = jwt_config_problems(jwt)
         if problems:
             _fail(f"{stream_name(jwt_config)}: " + "; ".join(problems))
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback:
         click.echo(f"interactions: serving on {host}:{port}, reachable from other machines; put TLS and JWT in front of it", err=True)
+    # The page has no login (JWT protects only the CDS Hooks calls): beyond loopback it is served only when asked for.
+    if page is None:
+        page = loopback
+    elif page and not loopback:
+        click.echo("interactions: the web page at / has no authentication and is reachable from other machines", err=True)
     if allowed and jwt is None:
         click.echo("interactions: fetching from allow-listed FHIR servers for any caller; use --jwt-config to accept only trusted EHRs", err=True)
     settings = Settings(max_body=max_body, read_timeout=read_timeout, header_timeout=header_timeout, keep_alive_timeout=keep_alive_timeout,
                         max_connections=max_connections, cors_origins=tuple(cors_origins), jwt=jwt,
-                        allowed_servers=tuple(allowed), fetch_timeout=fetch_timeout, max_fetches=max_fetches)
+                        allowed_servers=tuple(allowed), fetch_timeout=fetch_timeout, max_fetches=max_fetches, page=page)
     index = _index(rules_dir)
     click.echo(f"interactions: CDS Hooks service on http://{host}:{port}/cds-services", err=True)
+    if page:
+        click.echo(f"interactions: web page on http://{host}:{port}/", err=True)
     run_server(index, host, port, settings)
 
 

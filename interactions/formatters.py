@@ -232,7 +232,8 @@ def _dose_text(q) -> str:
     return f"{_n(q.value)} {q.unit}/day"
 
 
-def _describe_med(m: MedicationResult) -> str:
+def describe_medication(m: MedicationResult) -> str:
+    """Say how one medication line was read: its drugs, route, daily dose and notes ("baclofen (oral; 30 mg/day)")."""
     r = m.resolution
     bits = []
     if r.route:
@@ -257,9 +258,9 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     checked. `brief` keeps the status, the unrecognised names, the summary and the scope;
     `explain` adds each finding's paths through the rule graph.
     """
-    out: list = [_status_line(report, color), ""]
-    out.extend(_summary_lines(report, color))
-    problems = _problems(report)
+    out: list = [status_line(report, color), ""]
+    out.extend(summary_lines(report, color))
+    problems = problem_lines(report)
     if problems:
         out.append("")
         out.append(_paint("Not recognised, so not checked:", "bad", color))
@@ -267,7 +268,7 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     if brief:
         out.append("")
         if report.findings:  # an all-clear already says what was not checked
-            out.extend(_scope_lines(report))
+            out.extend(scope_lines(report))
         out.append(DISCLAIMER)
         return "\n".join(out) + "\n"
     out.append("")
@@ -276,7 +277,7 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
         out.append("")
     load = report.sedative_load
     if load:
-        out.extend(_load_lines(load))
+        out.extend(load_lines(load))
         out.append("")
     if report.skipped:
         out.append("Not checked (inactive in the record):")
@@ -295,19 +296,20 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     out.append("Read as:")
     for m in report.medications:
         status = "" if m.resolution.status == "resolved" else f"  [{m.resolution.status.upper()}]"
-        out.append(f'  "{m.given.text}" -> {_describe_med(m)}{status}')
+        out.append(f'  "{m.given.text}" -> {describe_medication(m)}{status}')
     if report.previous:
         out.append("Previous list:")
         for m in report.previous:
-            out.append(f'  "{m.given.text}" -> {_describe_med(m)}')
+            out.append(f'  "{m.given.text}" -> {describe_medication(m)}')
     out.append("")
     if report.findings:  # an all-clear already says what was not checked
-        out.extend(_scope_lines(report))
+        out.extend(scope_lines(report))
     out.append(DISCLAIMER)
     return "\n".join(out) + "\n"
 
 
-def _status_line(report: Report, color: bool) -> str:
+def status_line(report: Report, color: bool = False) -> str:
+    """Return the first line of a report: the tool and version, and whether the check is complete."""
     head = f"interactions {__version__}: "
     labelled = report.medications + report.previous
     missing = [m for m in labelled if m.resolution.status != "resolved"]
@@ -318,7 +320,8 @@ def _status_line(report: Report, color: bool) -> str:
         f", {len(report.previous)} on the previous list" if report.previous else "")
 
 
-def _problems(report: Report) -> list:
+def problem_lines(report: Report) -> list:
+    """Return one line per name not (fully) recognised, with its suggestions, which are never applied."""
     out = []
     labelled = [(m, "") for m in report.medications] + [(m, "previous list, ") for m in report.previous]
     for m, which in labelled:
@@ -338,7 +341,8 @@ def _problems(report: Report) -> list:
     return out
 
 
-def _summary_lines(report: Report, color: bool) -> list:
+def summary_lines(report: Report, color: bool = False) -> list:
+    """Return the brief summary: the most severe finding, its drugs and the first thing to do (or the all-clear and its scope)."""
     assessed = []
     if report.context_needed:
         more = f" (and {len(report.context_needed) - 1} more below)" if len(report.context_needed) > 1 else ""
@@ -358,7 +362,8 @@ def _summary_lines(report: Report, color: bool) -> list:
             f"First: {first}"] + assessed
 
 
-def _scope_lines(report: Report) -> list:
+def scope_lines(report: Report) -> list:
+    """Return what the rules check and what they do not, when there is something they do not check."""
     scope = report.scope
     if not scope.not_checked:
         return []
@@ -370,13 +375,7 @@ def _finding_lines(f, color: bool, explain: bool) -> list:
     drugs = []
     for inv in f.involved:
         typed = ", ".join(f'"{t}"' for t in inv.inputs)
-        extra = []
-        for use in inv.routes or (inv,):
-            bits = [use.route + (" assumed" if use.route_source == "default" else "")] if use.route else []
-            if use.daily_dose:
-                bits.append(_dose_text(use.daily_dose))
-            if bits:
-                extra.append(", ".join(bits))
+        extra = route_doses(inv)
         drugs.append(f"{inv.name} ({typed}{'; ' + '; '.join(extra) if extra else ''})")
     out.append(f"  Drugs:   {'; '.join(drugs)}")
     if f.why:
@@ -399,7 +398,20 @@ def _finding_lines(f, color: bool, explain: bool) -> list:
     return out
 
 
-def _load_lines(load) -> list:
+def route_doses(inv) -> list:
+    """Return how a drug of a finding is taken, one item per route: "oral, 30 mg/day", "intrathecal assumed"."""
+    extra = []
+    for use in inv.routes or (inv,):
+        bits = [use.route + (" assumed" if use.route_source == "default" else "")] if use.route else []
+        if use.daily_dose:
+            bits.append(_dose_text(use.daily_dose))
+        if bits:
+            extra.append(", ".join(bits))
+    return extra
+
+
+def load_lines(load) -> list:
+    """Return the sedative load (Drug Burden Index, sedative part) in words."""
     parts = [f"{c.drug} {_n(c.contribution)}" for c in load.counted]
     value = f"{_n(load.value)} ({', '.join(parts)})" if load.value is not None else "not computed"
     out = [f"Sedative load (Drug Burden Index, sedative part): {value}. Each drug adds 0.5 at its lowest daily dose "

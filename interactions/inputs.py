@@ -75,6 +75,20 @@ def _number(value, where: str, low: float, high: float, field: str = "") -> floa
     return value
 
 
+def parse_number(text: str, where: str, field: str) -> float | None:
+    """Read a patient number typed as text (a form field): blank is None; else a number in PATIENT_LIMITS[field]."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text.replace(",", ".")) if len(text) <= 32 else None
+    except ValueError:
+        value = None
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"{where}: expected a number, got {json.dumps(text[:32])}")
+    return _number(value, where, *PATIENT_LIMITS[field])
+
+
 def parse_medication(value, where: str) -> MedicationInput:
     """Read one medication: a string or an object with name, dose, route, frequency."""
     if isinstance(value, str):

@@ -8,17 +8,18 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import cdshooks
+from . import cdshooks, web
 from .index import Index
+from .inputs import InputError
 
 LOG = logging.getLogger("interactions.server")
 
@@ -51,6 +52,19 @@ class Settings:
     cors_origins: tuple = ()
     jwt: dict | None = None  # see interactions.clientjwt: {"base_url": "https://...", "issuers": {iss: {"jwks": {...}}}, ...}
     today: object = field(default=date.today)
+    # The pharmacist's page at / (and /check.json): on unless `serve` binds beyond loopback without --page.
+    page: bool = True
+    now: object = field(default=lambda: datetime.now().astimezone())
+
+
+# The page loads nothing but its own stylesheet and posts only to itself; no script runs at all.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # a result holds a patient's list
+}
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -205,10 +219,11 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             if state["fetcher"] is not None:
                 await state["fetcher"].close()
 
-    async def read_json(request: Request):
+    async def read_body(request: Request):
+        """Return the body's bytes, or (status, code, message) when it is too large or too slow."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body:
-            return _error(413, "too-long", f"request body over {settings.max_body} bytes")
+            return 413, "too-long", f"request body over {settings.max_body} bytes"
         chunks: list = []
 
         async def receive() -> bool:
@@ -224,11 +239,17 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             # wait_for works on Python 3.10 too (asyncio.timeout arrived in 3.11).
             complete = await asyncio.wait_for(receive(), settings.read_timeout)
         except (asyncio.TimeoutError, TimeoutError):
-            return _error(408, "timeout", f"request body not received within {settings.read_timeout:g} s")
+            return 408, "timeout", f"request body not received within {settings.read_timeout:g} s"
         if not complete:
-            return _error(413, "too-long", f"request body over {settings.max_body} bytes")
+            return 413, "too-long", f"request body over {settings.max_body} bytes"
+        return b"".join(chunks)
+
+    async def read_json(request: Request):
+        body = await read_body(request)
+        if isinstance(body, tuple):
+            return _error(*body)
         try:
-            return json.loads(b"".join(chunks))
+            return json.loads(body)
         except (ValueError, RecursionError):
             return _error(400, "invalid", "the request body is not valid JSON")
 
@@ -282,6 +303,64 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
             return _error(exc.status, exc.code, exc.message)
         return Response(status_code=200)
 
+    known_names = frozenset(index.display.values())
+
+    def html(status: int, **page) -> HTMLResponse:
+        return HTMLResponse(web.render(known=known_names, **page), status_code=status, headers=PAGE_HEADERS)
+
+    async def read_page_input(request: Request):
+        """Return the form's fields as sent (a GET query or a POST body), or (status, code, message) with what went wrong."""
+        if request.method != "POST":
+            return request.url.query
+        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type != FORM_TYPE:
+            return 415, "not-supported", f"send the form as {FORM_TYPE}, as the form on this page does"
+        return await read_body(request)
+
+    def run_check(form: web.Form):
+        """Check the form's list exactly as `interactions check` does (web.read_request); raise InputError."""
+        from .engine import check
+
+        parsed, check_request = web.read_request(form, settings.today())
+        return check(index, check_request, parsed.skipped, parsed.notes)
+
+    async def page(request: Request):
+        data = await read_page_input(request)
+        if isinstance(data, tuple):
+            status, _, message = data
+            if status == 413:
+                message = f"the form is over {settings.max_body} bytes (a list may have at most 500 medications of 1000 characters)"
+            return html(status, error=message)
+        form = None
+        try:
+            form = web.read_form(data)
+            if request.method != "POST" and form.empty:
+                return html(200)
+            report = run_check(form)
+        except InputError as exc:
+            return html(400, form=form, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug: one log line, never a traceback with the patient's list
+            _internal_error(exc, request.url.path)
+            return html(500, error="internal error: the list was not checked; the server log says where")
+        return html(200, form=form, report=report, now=settings.now())
+
+    async def check_json(request: Request):
+        data = await read_page_input(request)
+        if isinstance(data, tuple):
+            return _error(*data)
+        try:
+            report = run_check(web.read_form(data))
+        except InputError as exc:
+            return _error(400, "invalid", str(exc))
+        except Exception as exc:  # noqa: BLE001 - as in page()
+            return _internal_error(exc, request.url.path)
+        from .formatters import format_json
+
+        return Response(format_json(report), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    async def stylesheet(request: Request):
+        return Response(web.stylesheet(), media_type="text/css", headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
     async def not_found(request: Request, exc):
         return _error(404, "not-found", f"no such endpoint: {request.url.path}")
 
@@ -295,12 +374,19 @@ def create_app(index: Index, settings: Settings | None = None) -> Starlette:
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                                      allow_headers=["Authorization", "Content-Type"]))
+    routes = [
+        Route("/cds-services", services, methods=["GET"]),
+        Route("/cds-services/{service_id}", invoke, methods=["POST"]),
+        Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
+    ]
+    if settings.page:
+        routes += [
+            Route("/", page, methods=["GET", "POST"]),
+            Route("/check.json", check_json, methods=["GET", "POST"]),
+            Route("/page.css", stylesheet, methods=["GET"]),
+        ]
     return Starlette(
-        routes=[
-            Route("/cds-services", services, methods=["GET"]),
-            Route("/cds-services/{service_id}", invoke, methods=["POST"]),
-            Route("/cds-services/{service_id}/feedback", feedback, methods=["POST"]),
-        ],
+        routes=routes,
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error, Exception: server_error},

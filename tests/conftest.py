@@ -147,3 +147,11 @@ def fhir_stub():
     stub = FhirStub()
     yield stub
     stub.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (item.rep_call...), so that a fixture can tell that its test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -8,7 +8,7 @@ import sys
 HEAVY = ("yaml", "networkx", "starlette", "uvicorn", "jwt", "interactions.server", "interactions.fhir", "interactions.batch",
          "interactions.loader", "interactions.graph", "interactions.cdshooks", "multiprocessing", "click", "typing",
          "dataclasses", "difflib", "datetime", "interactions.dask", "dask", "distributed", "pandas", "numpy", "pyarrow",
-         "fsspec", "orjson")
+         "fsspec", "orjson", "interactions.web", "jinja2")
 
 
 def imported_modules(*args) -> set:
