@@ -555,9 +555,11 @@ def _clip(text: str, limit: int = 139) -> str:
 def card(f: Finding, card_id: str, notes=()) -> dict:
     """Return the card for one finding (its text comes from the rules, not from the request) with the call's notes."""
     names = ", ".join(i.name for i in f.involved)
-    lines = [f"**{f.message}**", "", "**Why:**"]
+    lines = [f"**{f.message}**", ""]
+    if f.why:
+        lines += [f"**Why:** {_capital(f.why)}.", ""]
+    lines += [f"**What to do:** {f.management}", "", f"**Mechanism:** {f.mechanism}", "", "**Rule path:**"]
     lines += [f"- {p}" for p in f.paths]
-    lines += ["", f"**What to do:** {f.management}", "", f"**Mechanism:** {f.mechanism}"]
     routes = [f"{i.name}: {i.route}{' (assumed)' if i.route_source == 'default' else ''}" for i in f.involved if i.route]
     if routes:
         lines += ["", f"**Route:** {'; '.join(routes)}"]

@@ -326,3 +326,15 @@ def test_an_error_repeats_at_most_a_little_of_the_request(index):
     data["hook"] = "x" * 100_000
     status, message = refusal(index, "order-sign", data)
     assert status == 400 and len(message) < 160 and message.endswith("…")
+
+
+def test_a_card_explains_in_a_sentence_first_and_keeps_the_rule_path_below(index):
+    from interactions import check
+    from interactions.cdshooks import card
+
+    detail = card(check(["oxycodone 5 mg", "lorazepam 1 mg"], rules=index).findings[0], "c1")["detail"]
+    assert detail.startswith("**An opioid with a benzodiazepine can cause profound sedation, respiratory depression, coma and death (boxed warning).**\n\n"
+                             "**Why:** Oxycodone (opioid) taken with lorazepam (benzodiazepine).\n\n"
+                             "**What to do:** Avoid the combination.")
+    assert "**Rule path:**\n- oxycodone → opioid + benzodiazepine ← lorazepam\n" in detail
+    assert "buprenorphine" not in detail  # the do-not-withhold note is for buprenorphine and methadone only
