@@ -141,7 +141,9 @@ def _discontinuation(checker, rule) -> None:
             if before.route in current_routes or before.route not in by_route:
                 continue
             # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
-            # do not replace it; that is an intrathecal discontinuation.
+            # do not replace it; that is an intrathecal discontinuation. The other way round, oral
+            # baclofen replaced by the pump is an oral discontinuation (taper the oral doses) when
+            # the rule lists oral in severity_by_route. Routes not listed are switches, not stops.
             severity = by_route[before.route]
             reasons = [f"{severity} because {before.route} {checker.name(drug)} on the previous list is now {now.route}: "
                        f"the {before.route} route is being stopped"]
@@ -154,14 +156,17 @@ def _discontinuation(checker, rule) -> None:
     stopped = {d: u for d, u in previous.items() if d not in checker.uses}
     for drug, path in checker.members(rule, stopped):
         use = stopped[drug]
-        worst = max((r for r in use.routes if r.route in by_route), key=lambda r: SEVERITY_RANK[by_route[r.route]], default=None)
+        # Only a stated route sets the severity; an assumed one is said to be assumed.
+        stated = [r for r in use.routes if r.route in by_route and r.route_source != "default"]
+        worst = max(stated, key=lambda r: SEVERITY_RANK[by_route[r.route]], default=None)
         severity = by_route[worst.route] if worst else rule["severity"]
         reasons = []
         context = []
-        if worst:
+        if worst and severity != rule["severity"]:
             reasons.append(f"{severity} because the route was {worst.route}")
-        if use.route_source == "default" and by_route and not worst:
-            alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(by_route.items()))
+        others = {r: s for r, s in by_route.items() if r != use.route and s != rule["severity"]}
+        if use.route_source == "default" and others and not worst:
+            alternatives = ", ".join(f"{r}: {s}" for r, s in sorted(others.items()))
             context.append(f"route not stated, assumed {use.route}; would be different if {alternatives}")
         routes = ", ".join(r.route for r in use.routes if r.route_source != "default")
         why = f"{checker.name(drug)}{f' ({routes})' if routes else ''} was on the previous list and is not on this one"

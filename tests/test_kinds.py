@@ -230,3 +230,12 @@ def test_the_do_not_withhold_advice_is_given_for_buprenorphine_and_methadone_onl
     advice = [n for n in finding.notes if "should not be withheld" in n]
     assert bool(advice) == noted
     assert ("fda-dsc-2017-09-20" in [r.id for r in finding.references]) == noted
+
+
+def test_a_stated_oral_stop_gives_no_route_reason_but_an_assumed_route_says_what_else_it_could_be(index):
+    # Oral is in severity_by_route (so that oral -> pump is a stop) with the rule's own severity:
+    # "major because the route was oral" would add nothing.
+    stated = check(["metformin"], rules=index, previous=["baclofen 10 mg PO TID"]).findings[0]
+    assert (stated.id, stated.severity, stated.reasons, stated.context_needed) == ("baclofen-discontinuation", "major", (), ())
+    assumed = check(["metformin"], rules=index, previous=["baclofen 10 mg TID"]).findings[0]
+    assert assumed.context_needed == ("route not stated, assumed oral; would be different if intrathecal: contraindicated",)
