@@ -491,10 +491,10 @@ def _load_item(index: Index, use: Involved):
     if reason is None and dose is None:
         reason = "daily dose is not a mass"
     if reason:
-        return NotCounted(drug=use.drug, reason=reason)
+        return NotCounted(drug=use.drug, reason=reason, name=use.name)
     return LoadItem(drug=use.drug, daily_dose=Quantity(value=dose, unit=delta["unit"]),
                     delta=Quantity(value=float(delta["value"]), unit=delta["unit"]),
-                    contribution=round(dose / (dose + delta["value"]), 3), sources=tuple(delta["source"]))
+                    contribution=round(dose / (dose + delta["value"]), 3), sources=tuple(delta["source"]), name=use.name)
 
 
 def _resolve_one(index: Index, med: MedicationInput) -> Resolution:

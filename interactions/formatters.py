@@ -135,10 +135,10 @@ def _load_dict(load):
         "method": load.method,
         "value": _n(load.value),
         "counted": [
-            {"drug": c.drug, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution), "sources": list(c.sources)}
+            {"drug": c.drug, "name": c.name, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution), "sources": list(c.sources)}
             for c in load.counted
         ],
-        "not_counted": [{"drug": n.drug, "reason": n.reason} for n in load.not_counted],
+        "not_counted": [{"drug": n.drug, "name": n.name, "reason": n.reason} for n in load.not_counted],
         "references": [r.id for r in load.references],
     }
 
@@ -412,12 +412,12 @@ def route_doses(inv) -> list:
 
 def load_lines(load) -> list:
     """Return the sedative load (Drug Burden Index, sedative part) in words."""
-    parts = [f"{c.drug} {_n(c.contribution)}" for c in load.counted]
+    parts = [f"{c.name or c.drug} {_n(c.contribution)}" for c in load.counted]
     value = f"{_n(load.value)} ({', '.join(parts)})" if load.value is not None else "not computed"
     out = [f"Sedative load (Drug Burden Index, sedative part): {value}. Each drug adds 0.5 at its lowest daily dose "
            "and nears 1 at high doses; 1 or more is linked to poorer physical and cognitive function in older adults."]
     if load.not_counted:
-        out.append("  Not counted: " + "; ".join(f"{n.drug} ({n.reason})" for n in load.not_counted))
+        out.append("  Not counted: " + "; ".join(f"{n.name or n.drug} ({n.reason})" for n in load.not_counted))
     return out
 
 

@@ -206,14 +206,14 @@ class Finding(namedtuple(
     __slots__ = ()
 
 
-class LoadItem(namedtuple("LoadItem", "drug daily_dose delta contribution sources")):
-    """One drug counted in the sedative load."""
+class LoadItem(namedtuple("LoadItem", "drug daily_dose delta contribution sources name", defaults=(None,))):
+    """One drug counted in the sedative load; `name` is how people write it (drug "ethanol" is "alcohol")."""
 
     __slots__ = ()
 
 
-class NotCounted(namedtuple("NotCounted", "drug reason")):
-    """A CNS depressant left out of the sedative load, and why."""
+class NotCounted(namedtuple("NotCounted", "drug reason name", defaults=(None,))):
+    """A CNS depressant left out of the sedative load, and why; `name` as in LoadItem."""
 
     __slots__ = ()
 
