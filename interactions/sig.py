@@ -42,7 +42,7 @@ TOTAL_RE = LazyPattern(r"\(\s*" + NUM + r"(?:\s*(?:-|to)\s*" + NUM + r")?\s*(mg|
 STRENGTH_RANGE_RE = LazyPattern(r"(?<![\w.])" + NUM + r"\s*(?:-|to)\s*" + NUM + r"\s*(mg|mcg|g)(?![a-z/])", needles=('-', 'to'))
 # A ceiling the order sets: "max 6 tabs/day", "not to exceed 3 doses per day", "max 40 mg/day".
 CAP_RE = LazyPattern(r"\b(?:max(?:imum)?|not to exceed|do not exceed|no more than)\s*(?:of\s*)?" + NUM
-                     + r"\s*(tabs?|tablets?|caps?|capsules?|doses?|mg|mcg)\s*(?:/|per|in|a|each)\s*(?:day|24\s*h(?:ours?|rs?)?|d)\b",
+                     + r"\s*(tabs?|tablets?|caps?|capsules?|doses?|mg|mcg|g)\s*(?:/|per|in|a|each)\s*(?:day|24\s*h(?:ours?|rs?)?|d)\b",
                      needles=("max", "exceed", "no more"))
 
 _DOTTED = LazyPattern(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?(?:([a-z])\.)?", needles=('.',))
@@ -56,6 +56,8 @@ _TITRATION = LazyPattern(r"\b(?:day|week)\s*\d+\b|\bincrease\w*\b|\btitrat\w*|\b
 _TIMES_WORD = LazyPattern(r"\btimes\b", needles=("times",))
 _JOINED = LazyPattern(r"\band\b|[,&+]|\bplus\b|\balso\b")
 _FREQ_PATTERNS = [
+    # "4.5 g at bedtime and 4.5 g 2.5 to 4 hours later" (sodium oxybate): one more administration.
+    (LazyPattern(r"\b\d+(?:\.\d+)?\s*(?:(?:-|to)\s*\d+(?:\.\d+)?\s*)?(?:h|hrs?|hours?)\s+later\b", needles=("later",)), 1.0),
     (LazyPattern(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b", needles=("q",)), "interval"),
     (LazyPattern(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b", needles=("every",)), "interval"),
     (LazyPattern(r"\b(\d+|" + _TIMES_WORDS + r")\s*(?:(?:-|to|or)\s*(\d+|" + _TIMES_WORDS + r")\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b",
@@ -64,9 +66,9 @@ _FREQ_PATTERNS = [
     (LazyPattern(r"\b(with meals|before meals|after meals|ac|pc|tid ac|tid pc)\b", needles=("meals", "ac", "pc")), 3.0),
     # A clock time is one administration: "at 8am, 12pm, 4pm and 8pm".
     (LazyPattern(r"\b(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)\b", needles=("am", "pm")), 1.0),
-    (LazyPattern(r"\b(qid|q\.?i\.?d|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
-    (LazyPattern(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
-    (LazyPattern(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
+    (LazyPattern(r"\b(qid|q\.?i\.?d|qds|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
+    (LazyPattern(r"\b(tid|t\.?i\.?d|tds|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
+    (LazyPattern(r"\b(bid|b\.?i\.?d|bd|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
     (LazyPattern(r"\b(qod|every other day|alternate days)\b", needles=("qod", "other", "alternate")), 0.5),
     (LazyPattern(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b", needles=("week", "qwk")), 1.0 / 7.0),
     (LazyPattern(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
@@ -166,6 +168,7 @@ FORM_WORDS = {
     "patch": "transdermal", "patches": "transdermal", "system": None,
     "injection": None, "injectable": None, "inj": None, "vial": None, "syringe": None, "prefilled": None,
     "cartridge": None, "pen": None, "infusion": None, "ampule": None, "ampoule": None,
+    "pad": "topical", "pads": "topical", "swab": "topical", "swabs": "topical", "swabstick": "topical", "wipe": "topical", "wipes": "topical",
     "cream": "topical", "gel": "topical", "ointment": "topical", "lotion": "topical", "foam": "topical",
     "suppository": "rectal", "suppositories": "rectal", "enema": "rectal",
     "inhaler": "inhaled", "hfa": "inhaled", "mdi": "inhaled", "diskus": None, "nebulizer": "inhaled", "respimat": "inhaled",
@@ -227,6 +230,22 @@ _FRACTION = LazyPattern(r"(?<![\w./])(\d)/(\d)(?=\s*(?:tab|cap|pill|packet|patch
 _AND_A_HALF = LazyPattern(r"\b(one|two|three|four|\d+)\s+and\s+(?:a|one)[\s-]+half\b", needles=('half',))
 _HALF_OF = LazyPattern(r"\b(?:one[\s-]+half|half\s+(?:of\s+)?(?:a|one))\b", needles=('half',))
 _WORD_VALUES = {"one": 1, "two": 2, "three": 3, "four": 4}
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-"})
+# A label's "2 tabs (20 mg)", "1/2 tablet (5 mg)": the bracket is the amount of one administration,
+# as Epic's "(20 mg total)" is; read as such, it is never multiplied by the count again.
+_COUNT_THEN_AMOUNT = LazyPattern(r"((?<![\w.])(?:\d+(?:\.\d+)?|one|two|three|four|half)\s*(?:-\s*\d+(?:\.\d+)?\s*)?"
+                                 r"(?:tabs?|tablets?|caps?|capsules?|packets?|ml))\s*\(\s*(\d+(?:\.\d+)?\s*(?:-\s*\d+(?:\.\d+)?\s*)?(?:mg|mcg|g))\s*\)",
+                                 needles=("(",))
+# Cerner's dispense quantity: "PO, TID, 30 tab(s), 0 Refill(s)" (after "tab(s)" became "tabs"): 30 is
+# what the pharmacy hands out, not what one dose is.
+_DISPENSED = LazyPattern(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:tabs?|tablets?|caps?|capsules?|ml|packets?|patch(?:es)?)\s*,\s*(\d+\s*refills?)\b",
+                         needles=("refill",))
+# Epic's "Max Daily Amount: 120 mg" is the order's own ceiling, as "max 120 mg/day" is.
+_MAX_DAILY_AMOUNT = LazyPattern(r"\bmax(?:imum)?\s+daily\s+(?:amount|dose)\s*:?\s*(\d+(?:\.\d+)?\s*[a-z]+)", needles=("daily",))
+# "PRN: anxiety" (Cerner): the indication follows as it does after "PRN for".
+_PRN_COLON = LazyPattern(r"\b(prn|as needed)\s*:", needles=("prn", "needed"))
+# Feeding tubes are enteral, which is oral here: "via G-tube", "per PEG tube", "NG tube".
+_TUBE = LazyPattern(r"\b(?:g|j|gj|ng|nj|og|peg|feeding|gastrostomy|jejunostomy|nasogastric)[\s-]*tubes?\b|\bngt\b", needles=("tube", "ngt"))
 
 
 def normalize(text: str) -> str:
@@ -235,7 +254,7 @@ def normalize(text: str) -> str:
     "3 (three) times daily" -> "3 times daily"; "tab(s)" -> "tabs"; "1 1/2" -> "1.5";
     "1/2 tab" -> "0.5 tab"; "one and a half" -> "1.5"; "half a tablet" -> "half tablet".
     """
-    text = text.replace("\u2044", "/")  # NFKD turns "½" into "1⁄2" with a fraction slash
+    text = text.replace("\u2044", "/").translate(_DASHES)  # NFKD turns "½" into "1⁄2" with a fraction slash; "1–2" is "1-2"
     text = _WORD_AFTER_NUMBER.sub(r"\1", text)
     text = _PLURAL_PARENS.sub("s", text)
     text = _THOUSANDS.sub(r"\1\2", text)
@@ -244,6 +263,11 @@ def normalize(text: str) -> str:
     text = _FRACTION.sub(lambda m: f"{int(m.group(1)) / int(m.group(2)):g}" if int(m.group(2)) else m.group(0), text)
     text = _AND_A_HALF.sub(lambda m: f"{(_WORD_VALUES.get(m.group(1)) or float(m.group(1))) + 0.5:g}", text)
     text = _HALF_OF.sub("half", text)
+    text = _COUNT_THEN_AMOUNT.sub(r"\1 (\2 total)", text)
+    text = _DISPENSED.sub(r"\1", text)
+    text = _MAX_DAILY_AMOUNT.sub(r"max \1/day", text)
+    text = _PRN_COLON.sub(r"\1", text)
+    text = _TUBE.sub("enteral", text)
     return text
 
 
