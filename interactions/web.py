@@ -23,6 +23,7 @@ from .model import DISCLAIMER, CheckRequest, ParsedInput, Report
 from .version import __version__
 
 FIELDS = ("medications", "previous", "age", "egfr")
+LIST_FIELDS = ("medications", "previous")  # sent several times, each value is one or more lines
 # A form has four fields; a body with many more is not from this page.
 MAX_FIELDS = 16
 # Above this, a result link's URL would pass h11's 16 KiB limit for a request line and headers:
@@ -60,7 +61,19 @@ def read_form(data: bytes | str) -> Form:
         fields = parse_qs(text, keep_blank_values=True, encoding="utf-8", errors="surrogateescape", max_num_fields=MAX_FIELDS)
     except ValueError:
         raise InputError(f"the form sent more than {MAX_FIELDS} fields; use the form on this page") from None
-    return Form(**{f: fields[f][0] for f in FIELDS if f in fields})
+    values = {}
+    for f in FIELDS:
+        given = fields.get(f)
+        if not given:
+            continue
+        if len(given) > 1 and f in LIST_FIELDS:
+            # ?medications=oxycodone&medications=lorazepam (what HTTP clients send for a list): each is a line.
+            values[f] = "\n".join(given)
+        elif len(set(given)) > 1:
+            raise InputError(f"'{f}' was sent {len(given)} times with different values; send it once")
+        else:
+            values[f] = given[0]
+    return Form(**values)
 
 
 def _bytes(text: str) -> bytes:

@@ -394,3 +394,18 @@ def test_the_report_view_is_built_from_json_safe_parts(index):
     view = web.report_view(report_for(index, DISCHARGE, "72", "45"))
     assert view["summary"] == formatters.summary_lines(report_for(index, DISCHARGE, "72", "45"))
     assert json.dumps(view["findings"][0]["graph"])  # numbers and strings only
+
+
+def test_a_field_sent_several_times_is_never_dropped(call):
+    # ?medications=oxycodone&medications=lorazepam is how HTTP clients send a list: every value is read.
+    data = call("GET", "/check.json?medications=oxycodone&medications=lorazepam").json()
+    assert [m["input"] for m in data["medications"]] == ["oxycodone", "lorazepam"]
+    assert [f["id"] for f in data["findings"]] == ["opioid-benzodiazepine"]
+    page = call("POST", "/", content=b"medications=oxycodone&medications=lorazepam&previous=baclofen&previous=clonazepam",
+                headers={"Content-Type": FORM}).text
+    # Clonazepam replaced by lorazepam is a switch; baclofen is stopped.
+    assert [rule for _, rule, _ in findings(page)] == ["opioid-benzodiazepine", "baclofen-discontinuation"]
+    # One patient has one age: two different ones are refused, never one of them picked.
+    refused = call("GET", "/check.json?medications=baclofen&age=40&age=80")
+    assert refused.status_code == 400
+    assert "'age' was sent 2 times with different values; send it once" in refused.text
