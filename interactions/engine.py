@@ -171,7 +171,18 @@ def _checked_doses(index: Index, res: Resolution) -> tuple:
         strengths.append(s)
     if not warnings:
         return res, ()
-    return res._replace(strengths=tuple(strengths), dose_note="implausible unit for the route; daily dose not used"), tuple(warnings)
+    # The dose was not used, so the dose rules could not be checked: the line is partial and the
+    # run incomplete (exit 3), never "check complete" over a possible thousand-fold error.
+    refused = tuple(_amount(s.per_dose or s.daily) for s in res.strengths
+                    if any(q is not None and q.unit in MASS_UNITS and q.unit != (index.drugs[s.drug].get("dose_units") or {}).get(res.route or "oral")
+                           for q in (s.per_dose, s.daily)))
+    route = res.route or "oral"
+    units = "; ".join(f"{index.drugs[d]['name']}: {route} doses are in {(index.drugs[d].get('dose_units') or {}).get(route)}"
+                      for d in dict.fromkeys(s.drug for s in res.strengths if (index.drugs[s.drug].get("dose_units") or {}).get(route)))
+    note = f"dose {', '.join(refused)} not used ({units}): check the order"
+    return res._replace(strengths=tuple(strengths), dose_note="implausible unit for the route; daily dose not used",
+                        status="partial" if res.status == "resolved" else res.status,
+                        note=f"{res.note}; {note}" if res.note else note), tuple(warnings)
 
 
 def _amount(dose) -> str:

@@ -263,7 +263,7 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     problems = problem_lines(report)
     if problems:
         out.append("")
-        out.append(_paint("Not recognised, so not checked:", "bad", color))
+        out.append(_paint(problem_heading(report) + ":", "bad", color))
         out.extend(problems)
     if brief:
         out.append("")
@@ -315,9 +315,21 @@ def status_line(report: Report, color: bool = False) -> str:
     missing = [m for m in labelled if m.resolution.status != "resolved"]
     if missing:
         names = ", ".join(f'"{m.given.text}"' for m in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return head + _paint(f"INCOMPLETE CHECK: {len(missing)} of {len(labelled)} medication(s) not fully recognised: {names}", "bad", color)
+        # Counted per list: "1 of 8" must not count the previous list's lines among the 8 pasted.
+        now = sum(m.resolution.status != "resolved" for m in report.medications)
+        before = len(missing) - now
+        counts = " and ".join(([f"{now} of {len(report.medications)} medication(s)"] if now or not before else [])
+                              + ([f"{before} of {len(report.previous)} on the previous list"] if before else []))
+        return head + _paint(f"INCOMPLETE CHECK: {counts} not fully recognised: {names}", "bad", color)
     return head + f"check complete: {len(report.medications)} medication(s) read" + (
         f", {len(report.previous)} on the previous list" if report.previous else "")
+
+
+def problem_heading(report: Report) -> str:
+    """The heading of the problem lines: a partly read line was checked, only not in full."""
+    if all(m.resolution.status in ("resolved", "unresolved") for m in report.medications + report.previous):
+        return "Not recognised, so not checked"
+    return "Not recognised, or only in part: check these by hand"
 
 
 def problem_lines(report: Report) -> list:
@@ -331,7 +343,9 @@ def problem_lines(report: Report) -> list:
         words = " ".join(r.unrecognized)
         where = f"{which}{m.given.ref or 'input'}"
         if r.status == "partial":
-            line = f'  "{m.given.text}" ({where}): checked as {", ".join(r.drugs)}, but "{words}" was not recognised'
+            # Partial: words not recognised, or a dose refused (its note says why; see engine._checked_doses).
+            bits = ([f'but "{words}" was not recognised'] if words else []) + ([r.note] if r.note else [])
+            line = f'  "{m.given.text}" ({where}): checked as {", ".join(r.drugs)}' + (", " + "; ".join(bits) if bits else "")
         else:
             line = f'  "{m.given.text}" ({where}): not recognised'
         if r.suggestions:

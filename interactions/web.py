@@ -319,6 +319,7 @@ def report_view(report: Report, known: frozenset | None = None) -> dict:
         "highest": report.highest_severity,
         "counts": report.counts(),
         "unresolved": [line.strip() for line in formatters.problem_lines(report)],
+        "unresolved_heading": formatters.problem_heading(report),
         "findings": [_finding_view(f, i, known) for i, f in enumerate(report.findings, start=1)],
         "load": formatters.load_lines(report.sedative_load) if report.sedative_load else [],
         "skipped": list(report.skipped),

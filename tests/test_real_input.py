@@ -75,6 +75,26 @@ def test_a_dose_in_the_wrong_unit_for_the_route_is_reported_not_converted(index,
                             r"check the order", c) for c in report.context_needed), report.context_needed
     data = report_dict(report)
     assert data["medications"][0]["daily_dose"] is None
+    # The dose rules could not be checked: the line is partial and the run incomplete (exit 3),
+    # never "check complete" over a possible thousand-fold error.
+    assert res.status == "partial" and not report.complete and data["summary"]["complete"] is False
+    assert res.note == f"dose {'20 mg' if route == 'intrathecal' else '10 mcg'} not used (baclofen: {route} doses are in {expected}): check the order"
+
+
+def test_the_wrong_unit_makes_the_cli_exit_3_and_says_why(cli_run):
+    result = cli_run("check", "baclofen 20 mg intrathecal", "--egfr", "90", "--no-color")
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith('INCOMPLETE CHECK: 1 of 1 medication(s) not fully recognised: "baclofen 20 mg intrathecal"')
+    assert "Not recognised, or only in part: check these by hand:" in lines
+    assert '  "baclofen 20 mg intrathecal" (argument 1): checked as baclofen, dose 20 mg not used (baclofen: intrathecal doses are in mcg): check the order' in lines
+
+
+def test_the_status_line_counts_the_two_lists_apart(cli_run, tmp_path):
+    previous = tmp_path / "previous.txt"
+    previous.write_text("lorazepm 1 mg\nbaclofen 10 mg\n")
+    first = cli_run("check", "baclofen", "hydroxyzne", "sertraline", "--previous", str(previous), "--no-color").stdout.splitlines()[0]
+    assert first.endswith('INCOMPLETE CHECK: 1 of 3 medication(s) and 1 of 2 on the previous list not fully recognised: "hydroxyzne", "lorazepm 1 mg"')
 
 
 def test_daily_dose_in_json_is_a_range_with_its_route(index):
