@@ -135,7 +135,8 @@ def _load_dict(load):
         "method": load.method,
         "value": _n(load.value),
         "counted": [
-            {"drug": c.drug, "name": c.name, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution), "sources": list(c.sources)}
+            {"drug": c.drug, "name": c.name, "daily_dose": _q(c.daily_dose), "delta": _q(c.delta), "contribution": _n(c.contribution),
+             "sources": list(c.sources)}
             for c in load.counted
         ],
         "not_counted": [{"drug": n.drug, "name": n.name, "reason": n.reason} for n in load.not_counted],
