@@ -363,8 +363,12 @@ def summary_lines(report: Report, color: bool = False) -> list:
         more = f" (and {len(report.context_needed) - 1} more below)" if len(report.context_needed) > 1 else ""
         assessed = [f"Not assessed: {report.context_needed[0]}{more}"]
     if not report.findings:
-        among = " among the names recognised" if not report.complete else ""
-        lines = [f"No {report.scope.name} found{among}."]
+        if report.medications and not any(m.resolution.drugs for m in report.medications):
+            # Nothing was read: "none found" would be read as an all-clear.
+            lines = [_paint("Nothing was checked: no medication on the list was recognised.", "bad", color)]
+        else:
+            among = " among the names recognised" if not report.complete else ""
+            lines = [f"No {report.scope.name} found{among}."]
         if report.scope.not_checked:
             lines.append(f"Not checked: {', '.join(report.scope.not_checked)}.")
         return lines + assessed

@@ -182,3 +182,11 @@ def test_a_legacy_console_encoding_falls_back_to_ascii():
     assert result.returncode == 1, result.stderr
     assert b"Path:    oxycodone -> opioid + benzodiazepine <- lorazepam" in result.stdout
     assert result.stderr == b""
+
+
+def test_a_list_with_nothing_recognised_never_reads_as_none_found(cli_run):
+    result = cli_run("check", "hydroxyzne", "lorazepm 1 mg", "--no-color")
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert lines[2] == "Nothing was checked: no medication on the list was recognised."
+    assert not any(line.startswith("No CNS-depressant interactions found") for line in lines)
