@@ -317,10 +317,14 @@ class _Checker:
     def pair_why(self, hits) -> str:
         """Say in words why the drugs meet: "oxycodone (opioid) taken with lorazepam (benzodiazepine)"."""
         by_side: dict = {}  # side name -> {drug id: None}, in order
+        placed: set = set()
         for hit in hits:
             for drug, side in hit.sides:
-                by_side.setdefault(side, {})[drug] = None
-        sides = {side: [self.name(d) for d in drugs] for side, drugs in by_side.items()}
+                by_side.setdefault(side, {})
+                if drug not in placed:  # a drug is named once: oxycodone with hydrocodone is not "oxycodone ... taken with oxycodone"
+                    by_side[side][drug] = None
+                    placed.add(drug)
+        sides = {side: [self.name(d) for d in drugs] for side, drugs in by_side.items() if drugs}
         if len(sides) == 1:
             (side, names), = sides.items()
             return f"{_and(names)} are {'both' if len(names) == 2 else 'all'} {_plural(side)}"
@@ -376,7 +380,10 @@ def _management(rule: dict, involved: tuple) -> str:
     by_route = rule.get("management_by_route")
     if not by_route:
         return rule["management"]
-    routes = [r.route for inv in involved for r in (inv.routes or (inv,))]
+    # Only the drugs on a route with its own advice decide (intrathecal baclofen): the routes of the
+    # other drugs (oral clonazepam) say nothing about which advice applies.
+    on_special = [inv for inv in involved if any(r.route in by_route for r in (inv.routes or (inv,)))]
+    routes = [r.route for inv in on_special for r in (inv.routes or (inv,))]
     matched = list(dict.fromkeys(by_route[r] for r in routes if r in by_route))
     if not matched:
         return rule["management"]

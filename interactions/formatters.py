@@ -260,7 +260,7 @@ def format_text(report: Report, color: bool = False, brief: bool = False, explai
     `explain` adds each finding's paths through the rule graph.
     """
     out: list = [status_line(report, color), ""]
-    out.extend(summary_lines(report, color))
+    out.extend(summary_lines(report, color, brief))
     problems = problem_lines(report)
     if problems:
         out.append("")
@@ -356,12 +356,19 @@ def problem_lines(report: Report) -> list:
     return out
 
 
-def summary_lines(report: Report, color: bool = False) -> list:
-    """Return the brief summary: the most severe finding, its drugs and the first thing to do (or the all-clear and its scope)."""
+def summary_lines(report: Report, color: bool = False, brief: bool = False) -> list:
+    """Return the brief summary: the most severe finding, its drugs and the first thing to do (or the all-clear and its scope).
+
+    `brief`: every missing piece of context is listed here, since nothing follows below.
+    """
     assessed = []
-    if report.context_needed:
-        more = f" (and {len(report.context_needed) - 1} more below)" if len(report.context_needed) > 1 else ""
-        assessed = [f"Not assessed: {report.context_needed[0]}{more}"]
+    needed = report.context_needed if not brief else tuple(dict.fromkeys(
+        [*report.context_needed, *(f"{f.title}: {c}" for f in report.findings for c in f.context_needed)]))
+    if needed and brief:
+        assessed = [f"Not assessed: {item}" for item in needed]
+    elif needed:
+        more = f" (and {len(needed) - 1} more below)" if len(needed) > 1 else ""
+        assessed = [f"Not assessed: {needed[0]}{more}"]
     if not report.findings:
         if report.medications and not any(m.resolution.drugs for m in report.medications):
             # Nothing was read: "none found" would be read as an all-clear.

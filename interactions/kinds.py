@@ -94,7 +94,7 @@ def _renal(checker, rule) -> None:
     patient = checker.patient
     for drug, path in checker.members(rule):
         if patient.egfr is None:
-            checker.ask(f"{rule['id']}: eGFR not given; {checker.name(drug)} is {rule['severity']} when eGFR < {num(rule['egfr_below'])}")
+            checker.ask(f"{rule['title']}: eGFR not given; {checker.name(drug)} is {rule['severity']} when eGFR < {num(rule['egfr_below'])}")
             continue
         if patient.egfr >= rule["egfr_below"]:
             continue
@@ -115,7 +115,7 @@ def _dose_limit(checker, rule) -> None:
             if value is None:
                 if drug in checker.with_strength:
                     above = f"{num(limit['value'])} {limit['unit']}/day ({use.route})"
-                    checker.ask(f"{rule['id']}: daily dose of {checker.name(drug)} not computed; above {above} is {rule['severity']}")
+                    checker.ask(f"{rule['title']}: daily dose of {checker.name(drug)} not computed; above {above} is {rule['severity']}")
                 continue
             if value <= limit["value"]:
                 continue

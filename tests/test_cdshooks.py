@@ -198,7 +198,7 @@ def test_missing_egfr_without_a_finding_says_what_was_not_assessed(index):
     data["prefetch"]["egfr"] = OUTCOME
     (card,) = cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"]
     assert (card["summary"], card["indicator"]) == ("Not assessed: kidney function (eGFR)", "info")
-    assert "- baclofen\\-renal\\-impairment\\: eGFR not given; baclofen is major when eGFR &lt; 60" in card["detail"]
+    assert "- Baclofen with reduced kidney function\\: eGFR not given; baclofen is major when eGFR &lt; 60" in card["detail"]
     # With the eGFR known to be absent (null: the EHR has none), nothing was missing: no card.
     data["prefetch"]["egfr"] = None
     assert cdshooks.handle(index, "interactions-order-sign", data, AS_OF)["cards"] == []

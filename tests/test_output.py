@@ -36,7 +36,9 @@ def test_brief_is_the_status_the_summary_and_the_scope(cli_run):
         "MAJOR: Opioid with a benzodiazepine (lorazepam, oxycodone). Findings: 2 major, 2 moderate.",
         "First: Avoid the combination. If no alternative is adequate, use the lowest doses for the shortest time, monitor sedation and breathing, "
         "and consider naloxone.",
-        "Not assessed: baclofen-renal-impairment: eGFR not given; baclofen is major when eGFR < 60",
+        "Not assessed: Baclofen with reduced kidney function: eGFR not given; baclofen is major when eGFR < 60",
+        # --brief has nothing below the summary: every missing piece of context is listed here.
+        "Not assessed: Three or more CNS-active drugs: age not given: would be major when age >= 65",
         "",
         "Not recognised, so not checked:",
         '  "xyzzyq" (argument 4): not recognised',
@@ -190,3 +192,15 @@ def test_a_list_with_nothing_recognised_never_reads_as_none_found(cli_run):
     lines = result.stdout.splitlines()
     assert lines[2] == "Nothing was checked: no medication on the list was recognised."
     assert not any(line.startswith("No CNS-depressant interactions found") for line in lines)
+
+
+def test_a_drug_is_named_once_in_why_and_other_drugs_routes_do_not_split_the_advice(cli_run):
+    out = cli_run("check", "oxycodone", "Norco", "lorazepam", "--no-color").stdout
+    assert "  Why:     hydrocodone and oxycodone (opioid) taken with lorazepam (benzodiazepine)\n" in out
+    # Intrathecal baclofen with oral clonazepam: the intrathecal advice alone, no "Oral: ..." paragraph.
+    pump = cli_run("check", "baclofen pump 400 mcg/day intrathecal", "clonazepam", "--no-color").stdout
+    action = next(line for line in pump.splitlines() if line.startswith("  Action:"))
+    assert not action.startswith("  Action:  Oral:") and "Never stop or reduce intrathecal baclofen abruptly" in action
+    # The same drug on two routes still gets both.
+    both = cli_run("check", "baclofen pump 400 mcg/day intrathecal", "baclofen 10 mg po tid", "oxycodone", "--no-color").stdout
+    assert "  Action:  Oral: Combine only when alternatives are inadequate" in both and " Intrathecal: Combine only" in both
