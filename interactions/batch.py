@@ -196,6 +196,19 @@ def _csv_records(stream) -> Iterator[Record]:
     current_id = None
     rows: list = []
     start = 0
+    # Ids already closed, as hashes (a 64-bit int each: ~60 bytes per record, not the id text):
+    # an id that comes back after other ids would otherwise be checked as two short lists, and
+    # an interaction between its halves silently missed.
+    closed: set = set()
+
+    def record() -> Record:
+        if hash(current_id) in closed:
+            return Record(start, "error", f"line {start}: rows of id {current_id!r} are not together: the id came earlier in the "
+                          "file with other ids between, so its list would be checked in parts. Sort the file by id (rows of one "
+                          "record must be consecutive), or use 'interactions screen', which groups them", current_id)
+        closed.add(hash(current_id))
+        return Record(start, "csv", (header, rows), current_id)
+
     while True:
         try:
             cells = next(reader)
@@ -203,7 +216,7 @@ def _csv_records(stream) -> Iterator[Record]:
             break
         except csv.Error as exc:
             if rows:
-                yield Record(start, "csv", (header, rows), current_id)
+                yield record()
                 rows = []
             yield Record(reader.line_num, "error", f"line {reader.line_num}: {exc}")
             continue
@@ -212,13 +225,13 @@ def _csv_records(stream) -> Iterator[Record]:
         number = reader.line_num
         rid = cells[id_at].strip() if len(cells) > id_at else ""
         if rows and rid != current_id:
-            yield Record(start, "csv", (header, rows), current_id)
+            yield record()
             rows = []
         if not rows:
             current_id, start = rid, number
         rows.append((number, cells))
     if rows:
-        yield Record(start, "csv", (header, rows), current_id)
+        yield record()
 
 
 def request_from_rows(header: tuple, rows: list, label: str = "line") -> CheckRequest:

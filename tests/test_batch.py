@@ -432,3 +432,15 @@ def test_a_full_disk_under_workers_is_one_line_and_exit_2(tmp_path, workers):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == "interactions: cannot write the results: No space left on device"
+
+
+def test_an_id_whose_rows_are_apart_is_an_error_not_two_short_lists(cli_run, tmp_path):
+    # Sorted by date, not by patient: checked in parts, baclofen + wine would be missed in silence.
+    path = write(tmp_path, "split.csv", "id,medication,age\nA,baclofen 10 mg TID,80\nB,sertraline,50\nA,wine 3 glasses nightly,80\n")
+    result = cli_run("batch", str(path), "--detail", "summary")
+    assert result.exit_code == 2
+    out = lines(result)
+    assert [(r["id"], r["line"]) for r in out] == [("A", 2), ("B", 3), ("A", 4)]
+    assert out[2]["error"] == ("line 4: rows of id 'A' are not together: the id came earlier in the file with other ids between, "
+                               "so its list would be checked in parts. Sort the file by id (rows of one record must be consecutive), "
+                               "or use 'interactions screen', which groups them")
