@@ -119,6 +119,8 @@ def _line(index: Index, med: MedicationInput) -> _Resolved:
     (python benchmarks/instructions.py --without-cache _line).
     """
     resolution, warnings = _checked_doses(index, _not_taken(index, _resolve_one(index, med)))
+    # The drugs as people write them, beside their ids: "isopropyl alcohol", not "isopropyl-alcohol".
+    resolution = resolution._replace(names=tuple(index.drugs[d]["name"] for d in resolution.drugs))
     result = MedicationResult(given=med, resolution=resolution)
     parts = _line_parts(index, result)
     return _Resolved(result=result, parts=parts, uses=tuple(_merge(index, [p]) for p in parts), warnings=warnings)

@@ -43,6 +43,7 @@ def medication_dict(m: MedicationResult) -> dict:
         "ref": m.given.ref,
         "status": r.status,
         "drugs": list(r.drugs),
+        "names": list(r.names),
         "matched": list(r.matched),
         "unrecognized": list(r.unrecognized),
         "suggestions": [{"name": s.name, "drugs": list(s.drugs), "lookalike_of": list(s.lookalike_of)} for s in r.suggestions],
@@ -236,18 +237,19 @@ def _dose_text(q) -> str:
 def describe_medication(m: MedicationResult) -> str:
     """Say how one medication line was read: its drugs, route, daily dose and notes ("baclofen (oral; 30 mg/day)")."""
     r = m.resolution
+    named = dict(zip(r.drugs, r.names or r.drugs, strict=True))
     bits = []
     if r.route:
         bits.append(r.route + (" (assumed)" if r.route_source == "default" else ""))
     for s in r.strengths:
         if s.daily:
-            bits.append(f"{s.drug} {_dose_text(s.daily)}" if len(r.drugs) > 1 else _dose_text(s.daily))
+            bits.append(f"{named.get(s.drug, s.drug)} {_dose_text(s.daily)}" if len(r.drugs) > 1 else _dose_text(s.daily))
     if r.dose_note:
         bits.append(r.dose_note)
     if r.note:
         bits.append(r.note)
     detail = f" ({'; '.join(bits)})" if bits else ""
-    return f"{', '.join(r.drugs) or 'nothing checked'}{detail}"
+    return f"{', '.join(named.values()) or 'nothing checked'}{detail}"
 
 
 def format_text(report: Report, color: bool = False, brief: bool = False, explain: bool = False) -> str:

@@ -129,8 +129,8 @@ class Strength(namedtuple("Strength", "drug per_dose daily basis")):
 
 class Resolution(namedtuple(
     "Resolution",
-    "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication note products",
-    defaults=((), (), (), (), None, None, None, (), None, "name", None, None, ()),
+    "text status drugs matched unrecognized suggestions route route_source frequency strengths dose_note via indication note products names",
+    defaults=((), (), (), (), None, None, None, (), None, "name", None, None, (), ()),
 )):
     """What one medication string resolved to; status is "resolved", "partial" or "unresolved".
 

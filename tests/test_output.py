@@ -204,3 +204,10 @@ def test_a_drug_is_named_once_in_why_and_other_drugs_routes_do_not_split_the_adv
     # The same drug on two routes still gets both.
     both = cli_run("check", "baclofen pump 400 mcg/day intrathecal", "baclofen 10 mg po tid", "oxycodone", "--no-color").stdout
     assert "  Action:  Oral: Combine only when alternatives are inadequate" in both and " Intrathecal: Combine only" in both
+
+
+def test_read_as_names_drugs_as_people_write_them(cli_run):
+    out = cli_run("check", "Alcohol prep pads", "alcohol", "Tylenol PM", "--no-color").stdout
+    assert '  "Alcohol prep pads" -> isopropyl alcohol\n' in out and '  "alcohol" -> alcohol\n' in out
+    data = cli_run("check", "alcohol", "--format", "json").json()
+    assert (data["medications"][0]["drugs"], data["medications"][0]["names"]) == (["ethanol"], ["alcohol"])
