@@ -444,3 +444,16 @@ def test_an_id_whose_rows_are_apart_is_an_error_not_two_short_lists(cli_run, tmp
     assert out[2]["error"] == ("line 4: rows of id 'A' are not together: the id came earlier in the file with other ids between, "
                                "so its list would be checked in parts. Sort the file by id (rows of one record must be consecutive), "
                                "or use 'interactions screen', which groups them")
+
+
+def test_closed_ids_remember_every_id_across_merges(monkeypatch):
+    from interactions.batch import _ClosedIds
+
+    monkeypatch.setattr(_ClosedIds, "RECENT", 64)  # many merges into the sorted array
+    monkeypatch.setattr(_ClosedIds, "BITS", 1 << 10)  # a crowded bitmap: most lookups reach the array
+    closed = _ClosedIds()
+    keys = [hash(f"patient-{i}") for i in range(5000)]
+    for key in keys[:2500]:
+        closed.add(key)
+    assert len(closed.merged) >= 2496 and all(key in closed for key in keys[:2500])
+    assert not any(key in closed for key in keys[2500:])
