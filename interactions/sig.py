@@ -68,7 +68,7 @@ _FREQ_PATTERNS = [
     (LazyPattern(r"\b(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)\b", needles=("am", "pm")), 1.0),
     (LazyPattern(r"\b(qid|q\.?i\.?d|qds|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
     (LazyPattern(r"\b(tid|t\.?i\.?d|tds|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
-    (LazyPattern(r"\b(bid|b\.?i\.?d|bd|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
+    (LazyPattern(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
     (LazyPattern(r"\b(qod|every other day|alternate days)\b", needles=("qod", "other", "alternate")), 0.5),
     (LazyPattern(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b", needles=("week", "qwk")), 1.0 / 7.0),
     (LazyPattern(r"\b(qd|daily|once (?:a |per )?day|once daily|od|qam|qpm|qhs|hs|at bedtime|bedtime|nightly"
