@@ -409,3 +409,13 @@ def test_a_field_sent_several_times_is_never_dropped(call):
     refused = call("GET", "/check.json?medications=baclofen&age=40&age=80")
     assert refused.status_code == 400
     assert "'age' was sent 2 times with different values; send it once" in refused.text
+
+
+def test_an_incomplete_list_without_findings_never_looks_like_a_calm_all_clear(call):
+    nothing = post(call, medications="hydroxyzne 25 mg\nlorazepm 1 mg").text
+    assert '<div class="summary" data-severity="incomplete">' in nothing
+    assert '<p class="lead">Nothing was checked: no medication on the list was recognised.</p>' in nothing
+    partial = post(call, medications="sertraline 50 mg\nxyzzyq").text
+    assert '<div class="summary" data-severity="incomplete">' in partial
+    clean = post(call, medications="sertraline 50 mg\nmetformin 500 mg").text
+    assert '<div class="summary" data-severity="none">' in clean
