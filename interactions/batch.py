@@ -604,11 +604,19 @@ class _WorkerStopped(Exception):
 
 
 def _offset(fd: int) -> int | None:
-    """The descriptor's offset if it is a regular file (None for a pipe or a terminal)."""
+    """Where the next write to the descriptor lands if it is a regular file (None for a pipe or a terminal).
+
+    Opened for appending ('>> out.jsonl'), the offset reads 0 until the first write although
+    every write goes to the end: the end is then the answer, or a cut would wipe the file.
+    """
+    import fcntl
     import stat
 
     try:
-        return os.lseek(fd, 0, os.SEEK_CUR) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return info.st_size if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND else os.lseek(fd, 0, os.SEEK_CUR)
     except OSError:
         return None
 

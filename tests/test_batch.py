@@ -271,6 +271,34 @@ def test_a_worker_killed_halfway_through_writing_leaves_no_half_line(tmp_path, m
     assert tally.records == chunk_start
 
 
+@pytest.mark.parametrize("dies_at", [30, 300])
+def test_a_worker_killed_mid_write_never_cuts_into_what_an_appended_file_held(tmp_path, monkeypatch, dies_at):
+    # '>> results.jsonl': the offset reads 0 until the first write; a cut must stop at the old end.
+    from interactions.batch import Tally, iter_records, open_input, write_batch
+
+    real_write = os.write
+    parent = os.getpid()
+
+    def half_then_die(fd, data):
+        if os.getpid() != parent and b'"id":%d,' % dies_at in bytes(data):
+            real_write(fd, bytes(data)[: len(data) // 2])
+            os._exit(9)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_then_die)
+    target = tmp_path / "results.jsonl"
+    earlier = b"".join(b'{"earlier": %d}\n' % i for i in range(1000))
+    target.write_bytes(earlier)
+    data = b"".join(b'{"id": %d, "medications": ["baclofen", "alcohol"]}\n' % i for i in range(2000))
+    stream, fmt = open_input(io.BytesIO(data), "x.jsonl")
+    with open(target, "ab") as out:
+        with pytest.raises(BatchError):
+            write_batch(iter_records(stream, fmt), out, Tally("minor"), workers=2)
+    kept = target.read_bytes()
+    assert kept.startswith(earlier)
+    assert [json.loads(line)["id"] for line in kept[len(earlier):].splitlines()] == list(range(dies_at - dies_at % 64))
+
+
 def test_an_unpaired_surrogate_escape_is_one_error_record(cli_run, tmp_path):
     path = write(tmp_path, "s.jsonl", '{"id": "a", "medications": ["\\ud83d"]}\n{"id": "b", "medications": ["baclofen"]}\n')
     out = lines(cli_run("batch", str(path)))
