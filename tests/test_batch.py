@@ -291,9 +291,21 @@ def test_a_worker_killed_mid_write_never_cuts_into_what_an_appended_file_held(tm
     target.write_bytes(earlier)
     data = b"".join(b'{"id": %d, "medications": ["baclofen", "alcohol"]}\n' % i for i in range(2000))
     stream, fmt = open_input(io.BytesIO(data), "x.jsonl")
-    with open(target, "ab") as out:
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND)  # as the shell opens it: no seek to the end (Python's "ab" seeks)
+    assert os.lseek(fd, 0, os.SEEK_CUR) == 0
+
+    class Shell:
+        def fileno(self):
+            return fd
+
+        def flush(self):
+            pass
+
+    try:
         with pytest.raises(BatchError):
-            write_batch(iter_records(stream, fmt), out, Tally("minor"), workers=2)
+            write_batch(iter_records(stream, fmt), Shell(), Tally("minor"), workers=2)
+    finally:
+        os.close(fd)
     kept = target.read_bytes()
     assert kept.startswith(earlier)
     assert [json.loads(line)["id"] for line in kept[len(earlier):].splitlines()] == list(range(dies_at - dies_at % 64))
