@@ -203,7 +203,10 @@ def _csv_records(stream) -> Iterator[Record]:
     # an interaction between its halves silently missed.
     closed = _ClosedIds()
 
-    def record() -> Record:
+    def record(cut: bool = False) -> Record:
+        """The rows read for the current id; `cut`: a CSV error ended them, so the id stays open."""
+        if not current_id or cut:  # blank ids are not one patient; rows after a broken row may continue its id
+            return Record(start, "csv", (header, rows), current_id)
         if hash(current_id) in closed:
             return Record(start, "error", f"line {start}: rows of id {current_id!r} are not together: the id came earlier in the "
                           "file with other ids between, so its list would be checked in parts. Sort the file by id (rows of one "
@@ -218,7 +221,7 @@ def _csv_records(stream) -> Iterator[Record]:
             break
         except csv.Error as exc:
             if rows:
-                yield record()
+                yield record(cut=True)
                 rows = []
             yield Record(reader.line_num, "error", f"line {reader.line_num}: {exc}")
             continue

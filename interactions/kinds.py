@@ -140,6 +140,14 @@ def _discontinuation(checker, rule) -> None:
         for before in previous[drug].routes:
             if before.route in current_routes or before.route not in by_route:
                 continue
+            units = checker.index.drugs[drug].get("dose_units") or {}
+            dosed_as_before = before.daily_dose is not None and units.get(before.route) == before.daily_dose.unit != units.get(now.route)
+            if before.route_source == "default" and not dosed_as_before:
+                # "baclofen" with no route before, intrathecal now: perhaps the same pump. Ask, never assume an oral stop.
+                # ("baclofen 10 mg TID" is oral all the same: intrathecal baclofen is never dosed in mg.)
+                checker.ask(f"{rule['title']}: {checker.name(drug)} on the previous list has no route (assumed {before.route}); "
+                            f"this list has it only {now.route}: if it was {before.route}, it is being stopped")
+                continue
             # e.g. intrathecal baclofen replaced by oral: the pump is being stopped, and oral doses
             # do not replace it; that is an intrathecal discontinuation. The other way round, oral
             # baclofen replaced by the pump is an oral discontinuation (taper the oral doses) when

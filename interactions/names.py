@@ -428,6 +428,7 @@ def _one_strength(ident, given, count, volume, frequency, several, multi_line, c
         match = totals[0]
         low_q, high_q = _quantity(match.group(1), match.group(3)), _quantity(match.group(2) or match.group(1), match.group(3))
         per_dose = Dose(min=min(low_q.value, high_q.value), max=max(low_q.value, high_q.value), unit=low_q.unit)
+        per_dose = _widened(per_dose, plain, ranges, count)
     elif given.get("conc") and volume is not None:
         match = given["conc"][0]
         q = _mass(match)
@@ -467,11 +468,33 @@ def _one_strength(ident, given, count, volume, frequency, several, multi_line, c
     if frequency.per_day is None:
         why = "several schedules on one line" if ";" in frequency.text else "as needed without an interval"
         return Strength(drug=ident, per_dose=per_dose, daily=None, basis=scheduled), why
-    high = _capped(round(per_dose.max * frequency.per_day, 6), per_dose, count, cap)
+    # The order's own ceiling lowers what an as-needed or ranged order allows; it never lowers a
+    # fixed schedule that exceeds it ("3 tabs TID, max 60 mg/day": the schedule is what is given).
+    ranged = frequency.as_needed or per_dose.min != per_dose.max or frequency.fewest != frequency.per_day
+    high = round(per_dose.max * frequency.per_day, 6)
+    high = _capped(high, per_dose, count, cap) if ranged else high
     if frequency.as_needed:
         return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=None, max=high, unit=per_dose.unit), basis="as-needed-maximum"), None
     low = min(round(per_dose.min * frequency.fewest, 6), high)
     return Strength(drug=ident, per_dose=per_dose, daily=Dose(min=low, max=high, unit=per_dose.unit), basis=scheduled), None
+
+
+def _widened(per_dose: Dose, plain: list, ranges: list, count) -> Dose:
+    """An amount in brackets ("(20 mg)", "(20 mg total)") against the count times the line's one strength.
+
+    They agree on well-written lines ("10 MG tablet, take 2 tablets (20 mg total)"). When they do
+    not ("20 mg tablet, take 2 tablets (20 mg)": the bracket may repeat the tablet's strength),
+    the dose is the range between the two, so that maximum-dose rules see the larger.
+    """
+    if not count or len({m.group(0) for m in plain}) != 1 or plain[0] in ranges:
+        return per_dose
+    q = _mass(plain[0])
+    if q is None:
+        return per_dose
+    low, high = to_unit(Quantity(value=q.value * count[0], unit=q.unit), per_dose.unit), to_unit(Quantity(value=q.value * count[1], unit=q.unit), per_dose.unit)
+    if low is None or high is None or (abs(low - per_dose.min) < 1e-6 and abs(high - per_dose.max) < 1e-6):
+        return per_dose
+    return Dose(min=round(min(per_dose.min, low), 6), max=round(max(per_dose.max, high), 6), unit=per_dose.unit)
 
 
 def _capped(high: float, per_dose: Dose, count, cap) -> float:

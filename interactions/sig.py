@@ -57,7 +57,7 @@ _TIMES_WORD = LazyPattern(r"\btimes\b", needles=("times",))
 _JOINED = LazyPattern(r"\band\b|[,&+]|\bplus\b|\balso\b")
 _FREQ_PATTERNS = [
     # "4.5 g at bedtime and 4.5 g 2.5 to 4 hours later" (sodium oxybate): one more administration.
-    (LazyPattern(r"\b\d+(?:\.\d+)?\s*(?:(?:-|to)\s*\d+(?:\.\d+)?\s*)?(?:h|hrs?|hours?)\s+later\b", needles=("later",)), 1.0),
+    (LazyPattern(r"\b\d+(?:\.\d+)?\s*(?:(?:-|to)\s*\d+(?:\.\d+)?\s*)?(?:h|hrs?|hours?)\s+later\b", needles=("later",)), "later"),
     (LazyPattern(r"\bq\s*(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hour|hours)\b", needles=("q",)), "interval"),
     (LazyPattern(r"\bevery\s+(\d+(?:\.\d+)?)\s*(?:(?:-|to)\s*(\d+(?:\.\d+)?))?\s*(?:h|hr|hrs|hours?)\b", needles=("every",)), "interval"),
     (LazyPattern(r"\b(\d+|" + _TIMES_WORDS + r")\s*(?:(?:-|to|or)\s*(\d+|" + _TIMES_WORDS + r")\s*)?(?:x|times)\s*(?:a|per|each|/)?\s*(?:day|daily|d)\b",
@@ -67,7 +67,7 @@ _FREQ_PATTERNS = [
     # A clock time is one administration: "at 8am, 12pm, 4pm and 8pm".
     (LazyPattern(r"\b(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)\b", needles=("am", "pm")), 1.0),
     (LazyPattern(r"\b(qid|q\.?i\.?d|qds|four times (?:a |per |each )?day|four times daily)\b", needles=("q", "four")), 4.0),
-    (LazyPattern(r"\b(tid|t\.?i\.?d|tds|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
+    (LazyPattern(r"\b(tid|t\.?i\.?d|three times (?:a |per |each )?day|three times daily)\b", needles=("t",)), 3.0),
     (LazyPattern(r"\b(bid|b\.?i\.?d|twice (?:a |per |each )?day|twice daily|two times (?:a |per |each )?day|two times daily)\b"), 2.0),
     (LazyPattern(r"\b(qod|every other day|alternate days)\b", needles=("qod", "other", "alternate")), 0.5),
     (LazyPattern(r"\b(weekly|once (?:a|per) week|every week|q ?week|qwk)\b", needles=("week", "qwk")), 1.0 / 7.0),
@@ -172,6 +172,7 @@ FORM_WORDS = {
     "cream": "topical", "gel": "topical", "ointment": "topical", "lotion": "topical", "foam": "topical",
     "suppository": "rectal", "suppositories": "rectal", "enema": "rectal",
     "inhaler": "inhaled", "hfa": "inhaled", "mdi": "inhaled", "diskus": None, "nebulizer": "inhaled", "respimat": "inhaled",
+    "tube": None, "tubes": None,
     "spray": None, "drops": None, "drop": None, "kit": None, "pump": None, "implant": None, "ring": None,
 }
 RELEASE_WORDS = {
@@ -245,7 +246,9 @@ _MAX_DAILY_AMOUNT = LazyPattern(r"\bmax(?:imum)?\s+daily\s+(?:amount|dose)\s*:?\
 # "PRN: anxiety" (Cerner): the indication follows as it does after "PRN for".
 _PRN_COLON = LazyPattern(r"\b(prn|as needed)\s*:", needles=("prn", "needed"))
 # Feeding tubes are enteral, which is oral here: "via G-tube", "per PEG tube", "NG tube".
-_TUBE = LazyPattern(r"\b(?:g|j|gj|ng|nj|og|peg|feeding|gastrostomy|jejunostomy|nasogastric)[\s-]*tubes?\b|\bngt\b", needles=("tube", "ngt"))
+# Not after a number: "30 g tube" is a package of cream.
+_TUBE = LazyPattern(r"(?<![\d.])(?<![\d.]\s)\b(?:g|j|gj|ng|nj|og|peg|feeding|gastrostomy|jejunostomy|nasogastric)[\s-]*tubes?\b|\bngt\b",
+                    needles=("tube", "ngt"))
 
 
 def normalize(text: str) -> str:
@@ -338,8 +341,8 @@ def parse_frequency(text: str) -> tuple[Frequency | None, list[tuple[int, int]]]
         spans.append(match.span())
     label = "; ".join(m.group(0).strip() for _, m, _ in found)
     low, high = found[0][2]
-    for (_, before, _), (_, after, (more_low, more_high)) in zip(found, found[1:], strict=False):
-        if _JOINED.search(text[before.end():after.start()]):
+    for (_, before, _), (meaning_after, after, (more_low, more_high)) in zip(found, found[1:], strict=False):
+        if meaning_after == "later" or _JOINED.search(text[before.end():after.start()]):
             # "qam and qpm", "tid and at bedtime", "8am, 12pm and 4pm": administrations add up.
             low, high = (None, None) if low is None or more_low is None else (low + more_low, high + more_high)
         elif (more_low, more_high) != (low, high):
@@ -359,6 +362,8 @@ def _per_day(meaning, match) -> tuple:
         if min(hours) <= 0:
             return None, None
         return round(24.0 / max(hours), 6), round(24.0 / min(hours), 6)
+    if meaning == "later":
+        return 1.0, 1.0  # one more administration
     if meaning == "times":
         counts = [_TIMES_VALUES[g] if g in _TIMES_VALUES else float(g) for g in match.groups() if g]
         return min(counts), max(counts)

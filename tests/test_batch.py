@@ -497,3 +497,16 @@ def test_closed_ids_remember_every_id_across_merges(monkeypatch):
         closed.add(key)
     assert len(closed.merged) >= 2496 and all(key in closed for key in keys[:2500])
     assert not any(key in closed for key in keys[2500:])
+
+
+def test_blank_ids_and_rows_after_a_broken_row_are_not_called_apart(cli_run, tmp_path):
+    blank = write(tmp_path, "blank.csv", "id,medication\nA,baclofen\n,lorazepam\nB,sertraline\n,alcohol\n")
+    out = lines(cli_run("batch", str(blank), "--detail", "summary"))
+    assert [(r["id"], r["error"]) for r in out] == [("A", None), ("", None), ("B", None), ("", None)]
+    # A row too long for the CSV reader ends A's rows with an error; A's next row is not "apart".
+    from interactions.batch import MAX_LINE_CHARS
+
+    broken = write(tmp_path, "broken.csv", f"id,medication\nA,baclofen\nA,{'x' * (MAX_LINE_CHARS + 1)}\nA,alcohol\n")
+    out = lines(cli_run("batch", str(broken), "--detail", "summary"))
+    assert [r["line"] for r in out] == [2, 3, 4]
+    assert "field larger than field limit" in out[1]["error"] and out[2]["error"] is None

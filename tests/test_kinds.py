@@ -239,3 +239,10 @@ def test_a_stated_oral_stop_gives_no_route_reason_but_an_assumed_route_says_what
     assert (stated.id, stated.severity, stated.reasons, stated.context_needed) == ("baclofen-discontinuation", "major", (), ())
     assumed = check(["metformin"], rules=index, previous=["baclofen 10 mg TID"]).findings[0]
     assert assumed.context_needed == ("route not stated, assumed oral; would be different if intrathecal: contraindicated",)
+
+
+def test_a_previous_baclofen_without_a_route_now_on_the_pump_is_asked_about_not_called_an_oral_stop(index):
+    report = check(["baclofen intrathecal 300 mcg/day via pump"], rules=index, previous=["baclofen 2000 mcg/mL"])
+    assert "baclofen-discontinuation" not in {f.id for f in report.findings}
+    assert ("Baclofen stopped abruptly: baclofen on the previous list has no route (assumed oral); this list has it only "
+            "intrathecal: if it was oral, it is being stopped") in report.context_needed

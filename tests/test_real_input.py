@@ -221,3 +221,11 @@ def test_json_output_is_utf8_whatever_the_console(tmp_path):
     data = json.loads(result.stdout.decode("utf-8"))
     assert [m["input"] for m in data["medications"]] == ["Xanax 0.5 mg ½ tab", "Ambien 5 mg — qhs"]
     assert any("→" in p for f in data["findings"] for p in f["paths"])
+
+
+@pytest.mark.parametrize("line", ["ethyl alcohol 62% gel 30 g tube", "hand sanitizer 30 g tube"])
+def test_a_tube_of_gel_is_a_package_never_a_feeding_tube(index, line):
+    # "30 g tube" once read as "30 g" + G-tube (oral): alcohol gel counted as drinking.
+    report = check([line, "lorazepam 1 mg tab bid"], rules=index)
+    assert report.medications[0].resolution.route != "oral"
+    assert "alcohol-cns-depressant" not in {f.id for f in report.findings}
