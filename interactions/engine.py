@@ -160,28 +160,24 @@ def _not_taken(index: Index, res: Resolution) -> Resolution:
 
 def _checked_doses(index: Index, res: Resolution) -> tuple:
     """Refuse a dose written in a unit the route is never dosed in (intrathecal baclofen in mg): report it, never convert it."""
-    warnings, strengths = [], []
+    route = res.route or "oral"
+    warnings, strengths, refused, units = [], [], [], []
     for s in res.strengths:
-        expected = (index.drugs[s.drug].get("dose_units") or {}).get(res.route or "oral")
+        expected = (index.drugs[s.drug].get("dose_units") or {}).get(route)
         written = [q.unit for q in (s.per_dose, s.daily) if q is not None and q.unit in MASS_UNITS]
         if expected and written and any(unit != expected for unit in written):
             name = index.drugs[s.drug]["name"]
-            amount = s.daily or s.per_dose
-            warnings.append(f"{name} ({res.route or 'oral'}): dose written as {_amount(amount)}, but {res.route or 'oral'} {name} is dosed "
+            warnings.append(f"{name} ({route}): dose written as {_amount(s.daily or s.per_dose)}, but {route} {name} is dosed "
                             f"in {expected}; the dose was not used: check the order")
+            refused.append(_amount(s.per_dose or s.daily))
+            units.append(f"{name}: {route} doses are in {expected}")
             s = s._replace(per_dose=None, daily=None)
         strengths.append(s)
     if not warnings:
         return res, ()
     # The dose was not used, so the dose rules could not be checked: the line is partial and the
     # run incomplete (exit 3), never "check complete" over a possible thousand-fold error.
-    refused = tuple(_amount(s.per_dose or s.daily) for s in res.strengths
-                    if any(q is not None and q.unit in MASS_UNITS and q.unit != (index.drugs[s.drug].get("dose_units") or {}).get(res.route or "oral")
-                           for q in (s.per_dose, s.daily)))
-    route = res.route or "oral"
-    units = "; ".join(f"{index.drugs[d]['name']}: {route} doses are in {(index.drugs[d].get('dose_units') or {}).get(route)}"
-                      for d in dict.fromkeys(s.drug for s in res.strengths if (index.drugs[s.drug].get("dose_units") or {}).get(route)))
-    note = f"dose {', '.join(refused)} not used ({units}): check the order"
+    note = f"dose {', '.join(refused)} not used ({'; '.join(dict.fromkeys(units))}): check the order"
     return res._replace(strengths=tuple(strengths), dose_note="implausible unit for the route; daily dose not used",
                         status="partial" if res.status == "resolved" else res.status,
                         note=f"{res.note}; {note}" if res.note else note), tuple(warnings)
