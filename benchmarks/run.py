@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -231,26 +230,12 @@ def two_process_speedup(python: Path) -> float:
     return float(subprocess.run([str(python), "-c", SPIN], capture_output=True, text=True, check=True).stdout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cds_load(python: Path, requests: int = 2000, concurrency: int = 20) -> dict:
     """POST order-sign requests at a fixed concurrency to a real server process; latency percentiles."""
-    port = free_port()
-    server = subprocess.Popen([str(python), "-m", "interactions", "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from serve_load import start_server
+
+    server, port = start_server(python)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("server did not start") from None
-                time.sleep(0.05)
         vocab = [v for v, _ in data.VOCABULARY]
         bodies = []
         for k, items in enumerate(data.random_lists(50, seed=11, low=3, high=10)):

@@ -31,10 +31,26 @@ ROOT = Path(__file__).resolve().parent.parent
 PATH = "/cds-services/interactions-order-select"
 
 
-def _free_port() -> int:
+def start_server(python, *extra: str) -> tuple[subprocess.Popen, int]:
+    """Start `interactions serve` on a free loopback port with `python`; return (process, port) once it accepts connections.
+
+    The caller terminates the process. Used here and by run.py's CDS Hooks load.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(python), "-m", "interactions", "serve", "--port", str(port), *extra],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.terminate()
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.05)
 
 
 def _stub(searchset: dict) -> http.server.ThreadingHTTPServer:
@@ -86,20 +102,8 @@ def main() -> None:
         body = {**body, "prefetch": {}, "fhirServer": base}
         extra = ["--allow-fhir-server", base]
     raw = json.dumps(body).encode()
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "interactions", "serve", "--port", str(port), *extra],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_server(sys.executable, *extra)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.05)
-
         def call(_) -> float:
             start = time.perf_counter()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
